@@ -1,0 +1,75 @@
+"""Compare the two bundled offline COCO detectors on ../shared/data (recall at IoU 0.5, latency).
+
+Usage: ``python benchmarks/detector_choice.py [--data ../shared/data]``. Prints a table; the README quotes it.
+Ground truth: truck_cover/labels.csv rows map to COCO ``truck``; shared_bike/labels.csv bike rows to
+``bicycle``. Recall counts a label as found when a detection of the mapped class overlaps it at IoU >= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detectors.config import CenterNetConfig, NanoDetConfig
+from detectors.registry import create_detector
+
+MAPPING = {"truck_": "truck", "shared_bike_parked": "bicycle", "shared_bike_ridden": "bicycle", "bicycle_private": "bicycle"}
+
+
+def _mapped(label: str) -> str | None:
+    return next((coco for prefix, coco in MAPPING.items() if label.startswith(prefix)), None)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def load_truth(data: Path) -> dict[str, list[tuple[str, np.ndarray]]]:
+    truth: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    for csv_path in (data / "truck_cover/labels.csv", data / "shared_bike/labels.csv"):
+        for row in csv.DictReader(csv_path.open()):
+            coco = _mapped(row["class"])
+            if coco and row["x1"]:
+                truth[row["file"]].append((coco, np.array([float(row[k]) for k in ("x1", "y1", "x2", "y2")])))
+    return truth
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data")
+    args = parser.parse_args()
+    truth = load_truth(args.data)
+    print(f"{len(truth)} images, {sum(len(v) for v in truth.values())} labelled objects")
+    print("model      class    recall@0.5  best-score-median  ms/img(median)")
+    for config in (NanoDetConfig(confidence=0.05), CenterNetConfig(confidence=0.05)):
+        detector = create_detector(config)
+        found: dict[str, list[float]] = defaultdict(list)
+        latencies = []
+        for file, objects in truth.items():
+            image = cv2.imread(str(args.data / file))
+            start = time.perf_counter()
+            detections = detector.detect(image)
+            latencies.append((time.perf_counter() - start) * 1000)
+            for coco, box in objects:
+                scores = [float(detections.confidence[i]) for i in range(len(detections))
+                          if detections.label[i] == coco and _iou(detections.xyxy[i], box) >= 0.5]
+                found[coco].append(max(scores, default=0.0))
+        for coco, best in sorted(found.items()):
+            recall_at = {t: sum(s >= t for s in best) for t in (0.1, 0.3)}
+            print(f"{config.type:10} {coco:8} {recall_at[0.1]}/{len(best)}@0.1 {recall_at[0.3]}/{len(best)}@0.3"
+                  f"  {statistics.median(best):.2f}  {statistics.median(latencies):.0f}")
+
+
+if __name__ == "__main__":
+    main()

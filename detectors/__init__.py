@@ -1,0 +1,1 @@
+"""Detector backends behind one interface; a leaf package (imports nothing else from nonsite)."""

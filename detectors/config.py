@@ -1,0 +1,52 @@
+"""Detector configuration: one pydantic model per backend, picked by its ``type`` key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from detectors.paths import default_model_path
+
+
+class DetectorConfigBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confidence: float = Field(0.3, ge=0.0, le=1.0, description="Minimum score a detection needs to be kept.")
+    nms_iou: float = Field(0.5, gt=0.0, le=1.0, description="IoU above which overlapping boxes of one class merge.")
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="Model label -> label the rules use (e.g. {'lorry': 'truck'})."
+    )
+    keep_labels: list[str] | None = Field(
+        None, description="Keep only these labels (after class_map); null keeps everything."
+    )
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for one inference.")
+
+
+class NanoDetConfig(DetectorConfigBase):
+    """The bundled offline COCO-80 NanoDet (416x416), converted to ONNX by ``models/fetch_models.py``."""
+
+    type: Literal["nanodet"] = "nanodet"
+    model_path: Path = Field(default_factory=lambda: default_model_path("nanodet-coco.onnx"), description="ONNX file.")
+
+
+class CenterNetConfig(DetectorConfigBase):
+    """The bundled offline COCO-80 MobileNetV3-CenterNet (512x512), converted like NanoDet."""
+
+    type: Literal["centernet"] = "centernet"
+    model_path: Path = Field(
+        default_factory=lambda: default_model_path("centernet-coco.onnx"), description="ONNX file."
+    )
+
+
+class UltralyticsConfig(DetectorConfigBase):
+    """Ultralytics YOLO with user-supplied weights (.pt, or an ONNX / OpenVINO export)."""
+
+    type: Literal["ultralytics"] = "ultralytics"
+    weights: Path = Field(..., description="Weights file or OpenVINO export folder; never downloaded.")
+    imgsz: int | tuple[int, int] = Field(640, description="Inference size (square int or [h, w]).")
+    device: str = Field("cpu", description="Torch device, e.g. 'cpu' or 'cuda:0'.")
+
+
+DetectorConfig = Annotated[NanoDetConfig | CenterNetConfig | UltralyticsConfig, Field(discriminator="type")]

@@ -1,0 +1,26 @@
+"""Opening ONNX Runtime sessions with clear errors for missing or broken model files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+from detectors.base import DetectorError, ModelFileMissing, file_sha256
+
+FETCH_HINT = "run `make models` (or `python models/fetch_models.py`) to build the bundled offline models"
+
+
+def open_session(path: Path, threads: int, hint: str = FETCH_HINT) -> tuple[ort.InferenceSession, str]:
+    """A CPU inference session for ``path`` and the file's SHA-256."""
+    if not path.is_file():
+        raise ModelFileMissing(path, hint)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+        raise DetectorError(f"cannot load ONNX model {path}: {exc}") from exc
+    return session, file_sha256(path)

@@ -1,0 +1,1 @@
+"""Detector backends, one small module each, imported lazily by :mod:`detectors.registry`."""

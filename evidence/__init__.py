@@ -1,0 +1,1 @@
+"""Evidence locker: content-addressed store, clips, snapshots, manifests, outbox. A leaf package."""

@@ -1,0 +1,105 @@
+"""Evidence clips: the camera's own packets remuxed (stream copy) into MP4, then validated."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+
+class ClipError(RuntimeError):
+    """A clip could not be cut or failed validation."""
+
+
+@dataclass(frozen=True)
+class EncodedPacket:
+    """One compressed packet of the record stream, as the camera sent it."""
+
+    data: bytes
+    pts: int
+    dts: int | None
+    duration: int
+    time_base: Fraction
+    is_keyframe: bool
+    t_s: float  # presentation time in seconds since the stream's first frame (the clock of Frame.pts_s)
+
+
+@dataclass(frozen=True)
+class Clip:
+    data: bytes
+    start_s: float
+    end_s: float
+    packets: int
+
+
+def select_packets(packets: Sequence[EncodedPacket], start_s: float, end_s: float) -> list[EncodedPacket]:
+    """Packets from the last keyframe at or before ``start_s`` up to ``end_s``, in decode order.
+
+    A packet is kept when its decode time is within the window, which keeps every frame shown up to
+    ``end_s`` together with the reference frames it needs.
+    """
+    keyframes = [i for i, p in enumerate(packets) if p.is_keyframe]
+    if not keyframes:
+        return []
+    before = [i for i in keyframes if packets[i].t_s <= start_s + 1e-6]
+    first = before[-1] if before else keyframes[0]
+    return [p for p in packets[first:] if _decode_s(p) <= end_s + 1e-6]
+
+
+def _decode_s(packet: EncodedPacket) -> float:
+    if packet.dts is None:
+        return packet.t_s
+    return packet.t_s - float((packet.pts - packet.dts) * packet.time_base)
+
+
+def cut_clip(packets: Sequence[EncodedPacket], template: Any, start_s: float, end_s: float) -> Clip:
+    """Remux the packets covering [start_s, end_s] into an MP4 without re-encoding."""
+    chosen = select_packets(packets, start_s, end_s)
+    if not chosen:
+        raise ClipError(f"no keyframe in the buffer for {start_s:.2f}-{end_s:.2f} s")
+    # faststart (index first, so browsers play while downloading) needs a real, re-openable file.
+    with tempfile.TemporaryDirectory(prefix="nonsite-clip-") as tmp:
+        path = Path(tmp) / "clip.mp4"
+        _mux(chosen, template, path)
+        data = path.read_bytes()
+    times = [p.t_s for p in chosen]
+    return Clip(data=data, start_s=min(times), end_s=max(times), packets=len(chosen))
+
+
+def _mux(chosen: list[EncodedPacket], template: Any, path: Path) -> None:
+    try:
+        with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as output:
+            stream = output.add_stream_from_template(template)
+            base_pts = chosen[0].pts
+            base_dts = chosen[0].dts if chosen[0].dts is not None else base_pts
+            offset = min(base_pts, base_dts)
+            for source in chosen:
+                packet = av.Packet(source.data)
+                packet.pts = source.pts - offset
+                packet.dts = (source.dts - offset) if source.dts is not None else None
+                packet.duration = source.duration
+                packet.time_base = source.time_base
+                packet.is_keyframe = source.is_keyframe
+                packet.stream = stream
+                output.mux(packet)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise ClipError(f"cannot mux clip: {exc}") from exc
+
+
+def validate_clip(clip: Clip) -> int:
+    """Decode the clip fully; return its frame count or raise if it is not what was cut."""
+    try:
+        with av.open(io.BytesIO(clip.data), mode="r") as container:
+            frames = sum(1 for _ in container.decode(video=0))
+    except av.error.FFmpegError as exc:
+        raise ClipError(f"clip does not decode: {exc}") from exc
+    if frames != clip.packets:
+        raise ClipError(f"clip decodes to {frames} frames, expected {clip.packets}")
+    return frames

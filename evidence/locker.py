@@ -1,0 +1,83 @@
+"""Seals a violation's evidence: stills at once, the clip once post-roll has arrived, then the manifest."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from evidence.clips import ClipError, EncodedPacket, cut_clip, validate_clip
+from evidence.manifest import build_manifest, canonical_bytes
+from evidence.outbox import Outbox
+from evidence.snapshots import annotate, crop, encode_jpeg
+from evidence.store import ContentStore, atomic_write
+from evidence.types import ArtifactKind, EvidenceRecord, ViolationEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingCase:
+    """Stills are sealed; the clip waits until the stream has passed ``clip_end_s``."""
+
+    event: ViolationEvent
+    stills: tuple[EvidenceRecord, ...]
+    clip_start_s: float
+    clip_end_s: float
+
+
+class EvidenceLocker:
+    def __init__(self, store: ContentStore, outbox: Outbox, pre_roll_s: float, post_roll_s: float) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.pre_roll_s = pre_roll_s
+        self.post_roll_s = post_roll_s
+        self.cases_dir = store.root / "cases"
+
+    def open_case(self, event: ViolationEvent, image: npt.NDArray[np.uint8],
+                  polygon: list[tuple[float, float]] | None = None) -> PendingCase:
+        """Seal the key frame, its annotated copy and the object crop now, while the frame is in hand."""
+        original = self.store.put(encode_jpeg(image), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
+        caption = f"{event.kind.value} #{event.track_id} {event.label}"
+        annotated = self.store.put(encode_jpeg(annotate(image, event.box, caption, polygon)),
+                                   kind=ArtifactKind.ANNOTATED_SNAPSHOT, media_type="image/jpeg",
+                                   parent_sha256=original.sha256)
+        object_crop = self.store.put(encode_jpeg(crop(image, event.box)), kind=ArtifactKind.CROP,
+                                     media_type="image/jpeg", parent_sha256=original.sha256)
+        return PendingCase(event=event, stills=(original, annotated, object_crop),
+                           clip_start_s=max(0.0, event.key_frame_pts_s - self.pre_roll_s),
+                           clip_end_s=event.key_frame_pts_s + self.post_roll_s)
+
+    def seal(self, case: PendingCase, packets: Sequence[EncodedPacket], template: Any | None) -> ViolationEvent:
+        """Cut and validate the clip, write the manifest, queue the push. Returns the event with its evidence."""
+        artifacts = list(case.stills)
+        notes: dict[str, Any] = {}
+        if template is None:
+            notes["clip"] = "source has no video stream (image input)"
+        else:
+            try:
+                clip = cut_clip(packets, template, case.clip_start_s, case.clip_end_s)
+                validate_clip(clip)
+                artifacts.insert(0, self.store.put(clip.data, kind=ArtifactKind.ORIGINAL_CLIP, media_type="video/mp4",
+                                                   frame_range=(clip.start_s, clip.end_s)))
+            except ClipError as exc:  # the stills still stand; the manifest records why there is no clip
+                logger.error("violation %s: no clip: %s", case.event.id, exc)
+                notes["clip"] = f"not available: {exc}"
+        event = dataclasses.replace(case.event, evidence=tuple(artifacts))
+        manifest = build_manifest(event, tuple(artifacts)) | ({"notes": notes} if notes else {})
+        manifest_bytes = canonical_bytes(manifest)
+        manifest_record = self.store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
+        atomic_write(self.cases_dir / event.id / "manifest.json", manifest_bytes)
+        event = dataclasses.replace(event, evidence=(*artifacts, manifest_record))
+        self.outbox.enqueue(event.id, event.to_dict())
+        return event
+
+
+def case_manifest_path(evidence_dir: Path, violation_id: str) -> Path:
+    return evidence_dir / "cases" / violation_id / "manifest.json"

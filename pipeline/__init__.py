@@ -1,0 +1,1 @@
+"""Sources, tracking, zones, rules, the camera runner, config and the CLI."""

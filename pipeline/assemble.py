@@ -1,0 +1,53 @@
+"""Builds a camera's runner parts from the config: the one place that wires concrete classes together."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO
+
+from detectors.base import Detector
+from evidence.locker import EvidenceLocker
+from evidence.outbox import Outbox
+from evidence.store import ContentStore
+from evidence.types import ViolationEvent
+from pipeline.config import NonsiteConfig
+from pipeline.rules import EventContext, Rule
+from pipeline.runner import RunnerParts
+from pipeline.sources.factory import open_source
+from pipeline.tracking import Tracker
+
+
+def build_parts(config: NonsiteConfig, camera_id: str, detector: Detector, config_sha256: str,
+                outbox: Outbox, source_override: Path | None = None) -> RunnerParts:
+    camera = config.camera(camera_id)
+    context = EventContext(camera_id=camera.id, model_id=detector.info.model_id,
+                           model_sha256=detector.info.sha256, config_sha256=config_sha256, timezone=config.timezone)
+    zones = {z.name: z for z in camera.zones}
+    rules = [Rule.build(r, zones[r.zone], context) for r in config.rules if r.camera == camera.id]
+    crop_regions = []
+    if camera.detect_on_zone_crops:
+        crop_regions = [rule.zone.bounding_xyxy for rule in rules]
+        crop_regions = sorted(set(crop_regions))
+    storage = config.storage
+    locker = EvidenceLocker(ContentStore(storage.evidence_dir), outbox, storage.pre_roll_s, storage.post_roll_s)
+    return RunnerParts(
+        source=open_source(camera, source_override), detector=detector, tracker=Tracker(config.tracker, camera.fps),
+        rules=rules, locker=locker, crop_regions=crop_regions, nms_iou=config.detector.nms_iou,
+        pre_roll_s=storage.pre_roll_s, post_roll_s=storage.post_roll_s,
+    )
+
+
+class JsonlEventWriter:
+    """Writes one JSON line per violation event, flushed at once so nothing is lost on a crash."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def __call__(self, event: ViolationEvent) -> None:
+        row = event.to_dict()
+        line = {key: row[key] for key in ("id", "kind", "state", "camera", "zone", "rule", "track_id", "label",
+                                          "start_s", "end_s", "box", "captured_at", "attributes")}
+        line["evidence"] = row["evidence"]
+        self._stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._stream.flush()

@@ -1,0 +1,281 @@
+"""The one YAML config file: pydantic models, ``extra="forbid"``, errors with YAML path and line."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from detectors.config import DetectorConfig, NanoDetConfig
+from evidence.types import ViolationKind
+
+
+class ConfigError(ValueError):
+    """The config file is unreadable or invalid; ``problems`` lists one line per error."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+        self.path = path
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputRole(StrEnum):
+    DETECT = "detect"  # analysed (ideally the low-resolution sub-stream)
+    RECORD = "record"  # evidence clips are cut from this stream's packets (the main stream)
+
+
+class InputConfig(_Section):
+    path: Path | None = Field(None, description="Video file or folder of images (relative to the config file).")
+    url: str | None = Field(None, description="Stream URL (rtsp://…); supported by a later release.")
+    roles: list[InputRole] = Field(default_factory=lambda: [InputRole.DETECT, InputRole.RECORD], min_length=1)
+    start_time: datetime | None = Field(
+        None, description="Wall time of the file's first frame (ISO-8601 with offset); default: container metadata."
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> InputConfig:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' or 'url'")
+        if self.url is not None:
+            raise ValueError("stream URLs (RTSP) are not supported yet; use a video file or an image folder")
+        return self
+
+
+class ZoneKind(StrEnum):
+    NO_VENDING = "no_vending"
+    NO_PARKING = "no_parking"
+    BIKE_PARKING = "bike_parking"
+    WATCHED_ROAD = "watched_road"
+
+
+class ZoneConfig(_Section):
+    name: str = Field(..., min_length=1, pattern=r"^[\w.-]+$", description="Unique within the camera.")
+    kind: ZoneKind = Field(..., description="What the zone means to the rules.")
+    polygon: list[tuple[float, float]] = Field(..., min_length=3, description="Vertices [x, y] in source pixels.")
+    inertia: int = Field(2, ge=1, le=50, description="Consecutive analysed frames to count as entered or left.")
+
+
+class CameraConfig(_Section):
+    id: str = Field(..., min_length=1, pattern=r"^[\w.-]+$", description="Camera id used in events and tickets.")
+    name: str = Field("", description="Human-readable location.")
+    fps: float = Field(2.0, gt=0, le=30, description="Frames analysed per second of stream time.")
+    inputs: list[InputConfig] = Field(..., min_length=1, max_length=2)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    detect_on_zone_crops: bool = Field(
+        False, description="Also run the detector on each zone's bounding rectangle at native resolution."
+    )
+
+    @model_validator(mode="after")
+    def _roles_and_zones(self) -> CameraConfig:
+        for role in InputRole:
+            owners = [i for i in self.inputs if role in i.roles]
+            if len(owners) != 1:
+                raise ValueError(f"exactly one input must have role '{role.value}', found {len(owners)}")
+        names = [z.name for z in self.zones]
+        if len(set(names)) != len(names):
+            raise ValueError(f"zone names must be unique, got {names}")
+        return self
+
+    def input_for(self, role: InputRole) -> InputConfig:
+        return next(i for i in self.inputs if role in i.roles)
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ScheduleWindow(_Section):
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    start: time = Field(time(0, 0), description="Local start time, HH:MM.")
+    end: time = Field(time(23, 59, 59), description="Local end time, HH:MM; before start means overnight.")
+
+
+class RuleConfig(_Section):
+    name: str = Field(..., min_length=1, pattern=r"^[\w.-]+$")
+    kind: ViolationKind
+    camera: str = Field(..., description="Camera id the rule watches.")
+    zone: str = Field(..., description="Zone name on that camera.")
+    labels: list[str] | None = Field(
+        None, description="Detector labels that count; null = the kind's defaults."
+    )
+    min_confidence: float = Field(0.2, ge=0, le=1, description="Ignore track updates below this score.")
+    min_dwell_s: float = Field(60.0, ge=0, description="Seconds an object must stay before it is a violation.")
+    stationary_tolerance: float = Field(
+        0.5, gt=0, description="Max anchor movement since entry, in box heights, to count as stationary."
+    )
+    lost_grace_s: float = Field(3.0, ge=0, description="A lost track keeps its dwell timer this long.")
+    cooldown_s: float = Field(600.0, ge=0, description="No new violation for the same object/place within this time.")
+    schedule: list[ScheduleWindow] = Field(default_factory=lambda: [ScheduleWindow()], min_length=1)
+    per: Literal["zone", "object"] | None = Field(
+        None,
+        description="'zone': one violation per zone per cooldown (a stall or a bike pile is one case); "
+        "'object': one per tracked object. Default: zone for stalls and bikes, object for trucks.",
+    )
+    cover_states: list[Literal["covered", "uncovered", "empty", "unknown"]] = Field(
+        default_factory=lambda: ["uncovered"], description="muck_truck: cover states that are violations."
+    )
+    min_pile: int = Field(1, ge=1, description="shared_bike_misparked: bikes within pile_radius_px needed to fire.")
+    pile_radius_px: float = Field(150.0, gt=0)
+
+
+class TrackerConfig(_Section):
+    track_activation_threshold: float = Field(0.25, ge=0, le=1, description="Score needed to start a track.")
+    high_conf_det_threshold: float = Field(
+        0.5, ge=0, le=1, description="Detections above this are matched first and may start tracks (ByteTrack)."
+    )
+    lost_track_buffer_s: float = Field(3.0, gt=0, description="How long a lost track can be re-found.")
+    minimum_consecutive_frames: int = Field(2, ge=1, description="Frames before a new track gets an id.")
+    minimum_iou_threshold: float = Field(0.1, ge=0, le=1)
+
+
+class StorageConfig(_Section):
+    evidence_dir: Path = Field(Path("var/evidence"), description="Content-addressed evidence store.")
+    outbox_path: Path = Field(Path("var/outbox.sqlite"), description="Pending pushes to the API.")
+    pre_roll_s: float = Field(3.0, ge=0, le=60)
+    post_roll_s: float = Field(3.0, ge=0, le=60)
+
+
+class ApiConfig(_Section):
+    url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://", description="Where the outbox pushes tickets.")
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class DatabaseConfig(_Section):
+    url: str = Field("sqlite:///var/nonsite.db", description="SQLAlchemy URL of the API's database.")
+
+
+class NonsiteConfig(_Section):
+    cameras: list[CameraConfig] = Field(..., min_length=1)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    detector: DetectorConfig = Field(default_factory=NanoDetConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    timezone: str = Field("Asia/Shanghai", description="Zone for schedules (IANA name).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> NonsiteConfig:
+        verify_unique_ids(self)
+        verify_rule_targets(self)
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(f"no camera {camera_id!r} in config; known: {[c.id for c in self.cameras]}")
+
+
+def verify_unique_ids(config: NonsiteConfig) -> None:
+    for what, ids in (("camera id", [c.id for c in config.cameras]), ("rule name", [r.name for r in config.rules])):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate {what}(s): {duplicates}")
+
+
+def verify_rule_targets(config: NonsiteConfig) -> None:
+    zones = {c.id: {z.name for z in c.zones} for c in config.cameras}
+    for rule in config.rules:
+        if rule.camera not in zones:
+            raise ValueError(f"rule {rule.name!r}: unknown camera {rule.camera!r}; known: {sorted(zones)}")
+        if rule.zone not in zones[rule.camera]:
+            raise ValueError(f"rule {rule.name!r}: camera {rule.camera!r} has no zone {rule.zone!r}")
+
+
+def _yaml_line(root: Any, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the deepest node on ``loc`` that exists in the YAML tree."""
+    node, line = root, None
+    for key in loc:
+        if isinstance(node, CommentedMap) and key in node:
+            line = node.lc.key(key)[0] + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.lc.item(key)[0] + 1
+            node = node[key]
+        else:
+            break
+    return line
+
+
+def _format_errors(exc: ValidationError, root: Any) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        # Discriminated unions add the tag to the location ('detector', 'nanodet', ...): drop it for the path.
+        loc = tuple(error["loc"])
+        yaml_loc = tuple(part for part in loc if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics"}))
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in yaml_loc).replace(".[", "[") or "(top level)"
+        line = _yaml_line(root, yaml_loc)
+        where = f"line {line}: " if line else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check spelling; see samples/config.yaml for the allowed keys)"
+        problems.append(f"{where}{path}: {message}")
+    return problems
+
+
+def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:
+    """Relative paths in the file are relative to the file, not to the working directory."""
+    for camera in config.cameras:
+        for source in camera.inputs:
+            if source.path is not None and not source.path.is_absolute():
+                source.path = base / source.path
+    for name in ("evidence_dir", "outbox_path"):
+        value = getattr(config.storage, name)
+        if not value.is_absolute():
+            setattr(config.storage, name, base / value)
+    return config
+
+
+def load_config(path: Path) -> NonsiteConfig:
+    """Parse and validate a config file; raise :class:`ConfigError` listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read file: {exc.strerror}"]) from exc
+    try:
+        root = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(root, dict):
+        raise ConfigError(path, ["the file must hold a mapping with at least a 'cameras' key"])
+    try:
+        config = NonsiteConfig.model_validate(_plain(root))
+    except ValidationError as exc:
+        raise ConfigError(path, _format_errors(exc, root)) from exc
+    return _resolve_paths(config, path.resolve().parent)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def config_sha256(path: Path) -> str:
+    """Hash of the config file's bytes, recorded on every violation."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,190 @@
+"""Rules: turn tracks inside zones into violation events (start once, end once) with dwell and cooldown."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from evidence.types import EventState, ViolationEvent, ViolationKind
+from pipeline.config import RuleConfig, ZoneConfig
+from pipeline.schedule import in_schedule
+from pipeline.types import Track
+from pipeline.zones import Zone
+
+logger = logging.getLogger(__name__)
+
+_EVENT_NAMESPACE = uuid.UUID("6f1c8f3e-5b7a-4c8e-9a59-0d8a3c1e2b47")
+
+# Labels a rule watches when its config leaves `labels` empty. None means "any label not excluded".
+DEFAULT_LABELS: dict[ViolationKind, list[str] | None] = {
+    ViolationKind.MUCK_TRUCK: ["truck"],
+    ViolationKind.STREET_STALL: None,
+    ViolationKind.SHARED_BIKE_MISPARKED: ["bicycle"],
+}
+# Moving traffic is never a stall, whatever the detector calls the goods around it.
+STALL_EXCLUDED = frozenset({"car", "bus", "truck", "train", "motorcycle", "bicycle", "airplane", "boat",
+                            "traffic light", "stop sign", "fire hydrant", "parking meter"})
+STATIONARY_KINDS = frozenset({ViolationKind.STREET_STALL, ViolationKind.SHARED_BIKE_MISPARKED})
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What every event records about where it came from."""
+
+    camera_id: str
+    model_id: str
+    model_sha256: str
+    config_sha256: str
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass
+class _Candidate:
+    entered_s: float
+    entry_anchor: tuple[float, float]
+    last_inside_s: float
+    track: Track
+    event: ViolationEvent | None = None
+
+
+@dataclass
+class _Cooldown:
+    box: tuple[float, float, float, float]
+    until_s: float
+
+
+def overlap_of_smaller(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection area over the smaller box's area: 1.0 when one box lies inside the other."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / smaller if smaller > 0 else 0.0
+
+
+# Boxes overlapping this much (of the smaller one) are taken as the same object or place.
+SAME_PLACE_OVERLAP = 0.5
+
+
+@dataclass
+class Rule:
+    """One configured rule bound to one zone of one camera."""
+
+    config: RuleConfig
+    zone: Zone
+    context: EventContext
+    _candidates: dict[int, _Candidate] = field(default_factory=dict)
+    _cooldowns: list[_Cooldown] = field(default_factory=list)
+    _zone_quiet_until_s: float = float("-inf")
+
+    @classmethod
+    def build(cls, config: RuleConfig, zone: ZoneConfig, context: EventContext) -> Rule:
+        return cls(config=config, zone=Zone.from_config(zone), context=context)
+
+    def _watches(self, track: Track) -> bool:
+        labels = self.config.labels if self.config.labels is not None else DEFAULT_LABELS[self.config.kind]
+        if labels is None:
+            return track.label not in STALL_EXCLUDED
+        return track.label in labels
+
+    def _parameters(self) -> dict[str, object]:
+        return self.config.model_dump(mode="json", exclude={"name", "camera", "zone"})
+
+    def update(self, tracks: list[Track], pts_s: float, captured_at: datetime, time_source: str) -> list[ViolationEvent]:
+        """Feed one analysed frame's tracks; return the events that started or ended on it.
+
+        A starting event's key frame is this frame (``pts_s``).
+        """
+        watched = [t for t in tracks if self._watches(t) and t.confidence >= self.config.min_confidence]
+        inside = self.zone.update(watched)
+        events: list[ViolationEvent] = []
+        inside_tracks = [t for t in watched if t.track_id in inside]
+        for track in inside_tracks:
+            candidate = self._candidates.get(track.track_id)
+            if candidate is None or (self.config.kind in STATIONARY_KINDS and self._moved(candidate, track)):
+                if candidate is not None and candidate.event is not None:
+                    events.append(self._end(candidate))
+                candidate = _Candidate(entered_s=pts_s, entry_anchor=track.anchor, last_inside_s=pts_s, track=track)
+                self._candidates[track.track_id] = candidate
+            candidate.last_inside_s, candidate.track = pts_s, track
+            if candidate.event is None and self._should_fire(candidate, inside_tracks, pts_s, captured_at):
+                candidate.event = self._event(candidate, pts_s, captured_at, time_source)
+                events.append(candidate.event)
+                if self.per_zone:
+                    self._zone_quiet_until_s = pts_s + self.config.cooldown_s
+        for track_id, candidate in list(self._candidates.items()):
+            if track_id not in inside and pts_s - candidate.last_inside_s > self.config.lost_grace_s:
+                if candidate.event is not None:
+                    events.append(self._end(candidate))
+                del self._candidates[track_id]
+                self.zone.forget(track_id)
+        return events
+
+    def finish(self) -> list[ViolationEvent]:
+        """End every open violation (end of file or camera shutdown)."""
+        events = [self._end(c) for c in self._candidates.values() if c.event is not None]
+        self._candidates.clear()
+        return events
+
+    def _moved(self, candidate: _Candidate, track: Track) -> bool:
+        dx = track.anchor[0] - candidate.entry_anchor[0]
+        dy = track.anchor[1] - candidate.entry_anchor[1]
+        return math.hypot(dx, dy) > self.config.stationary_tolerance * max(track.height, 1.0)
+
+    @property
+    def per_zone(self) -> bool:
+        per = self.config.per or ("object" if self.config.kind is ViolationKind.MUCK_TRUCK else "zone")
+        return per == "zone"
+
+    def _should_fire(self, candidate: _Candidate, inside: list[Track], pts_s: float, captured_at: datetime) -> bool:
+        if pts_s - candidate.entered_s < self.config.min_dwell_s:
+            return False
+        if self.per_zone and pts_s < self._zone_quiet_until_s:
+            return False  # this zone already has a violation within the cooldown
+        if not in_schedule(self.config.schedule, captured_at.astimezone(ZoneInfo(self.context.timezone))):
+            return False
+        box, anchor = candidate.track.box, candidate.track.anchor
+        if any(c.until_s > pts_s and overlap_of_smaller(box, c.box) >= SAME_PLACE_OVERLAP for c in self._cooldowns):
+            return False  # the same object or place fired recently (e.g. its track id changed)
+        if any(o.event is not None and overlap_of_smaller(box, o.track.box) >= SAME_PLACE_OVERLAP
+               for o in self._candidates.values()):
+            return False  # an open violation already covers this place (a duplicate track of the same object)
+        kind = self.config.kind
+        if kind is ViolationKind.MUCK_TRUCK:
+            return str(candidate.track.attributes.get("cover", "unknown")) in self.config.cover_states
+        if kind is ViolationKind.SHARED_BIKE_MISPARKED:
+            pile = sum(math.dist(anchor, t.anchor) <= self.config.pile_radius_px for t in inside)
+            return pile >= self.config.min_pile
+        return True
+
+    def _event(self, candidate: _Candidate, pts_s: float, captured_at: datetime, time_source: str) -> ViolationEvent:
+        track = candidate.track
+        event_id = uuid.uuid5(_EVENT_NAMESPACE, "|".join([
+            self.context.camera_id, self.config.name, str(track.track_id), f"{candidate.entered_s:.3f}",
+            captured_at.isoformat(), self.context.config_sha256,
+        ]))
+        return ViolationEvent(
+            id=str(event_id), kind=self.config.kind, state=EventState.START, camera=self.context.camera_id,
+            zone=self.zone.name, rule=self.config.name, track_id=track.track_id, label=track.label,
+            start_s=round(candidate.entered_s, 3), end_s=round(pts_s, 3), box=track.box,
+            captured_at=captured_at.isoformat(), time_source=time_source, key_frame_pts_s=pts_s,
+            attributes=dict(track.attributes), model_id=self.context.model_id,
+            model_sha256=self.context.model_sha256, config_sha256=self.context.config_sha256,
+            rule_parameters=self._parameters(),
+        )
+
+    def _end(self, candidate: _Candidate) -> ViolationEvent:
+        assert candidate.event is not None
+        track = candidate.track
+        self._cooldowns = [c for c in self._cooldowns if c.until_s > candidate.last_inside_s]
+        self._cooldowns.append(_Cooldown(box=track.box, until_s=candidate.last_inside_s + self.config.cooldown_s))
+        ended = dataclasses.replace(candidate.event, state=EventState.END, end_s=round(candidate.last_inside_s, 3),
+                                    box=track.box)
+        candidate.event = None
+        return ended

@@ -1,0 +1,1 @@
+"""Frame sources: video files and image folders now; RTSP plugs into the same interface later."""

@@ -1,0 +1,33 @@
+"""The frame-source interface and the encoded-packet type kept for evidence clips."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from evidence.clips import EncodedPacket
+from pipeline.types import Frame
+
+__all__ = ["EncodedPacket", "FrameSource", "PacketSink", "SourceError"]
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read; the message names the input and the reason."""
+
+
+PacketSink = Callable[[EncodedPacket], None]
+
+
+class FrameSource(Protocol):
+    """Yields the frames to analyse, in stream order, and reports record-stream packets to a sink.
+
+    A live source (RTSP) implements the same protocol and never ends on its own; ``close`` stops it.
+    """
+
+    camera_id: str
+    total_frames: int | None  # frames that will be analysed, when known (for progress bars)
+    record_template: Any | None  # the record stream's codec parameters, used to mux clips
+
+    def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...

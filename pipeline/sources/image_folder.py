@@ -1,0 +1,49 @@
+"""A folder of still images as a source: sorted by name, one image per 1/fps seconds, no clips."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+
+from pipeline.sources.base import PacketSink, SourceError
+from pipeline.types import Frame
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class ImageFolderSource:
+    record_template = None
+
+    def __init__(self, camera_id: str, folder: Path, fps: float, start_time: datetime | None = None) -> None:
+        if not folder.is_dir():
+            raise SourceError(f"image folder not found: {folder}")
+        self.camera_id = camera_id
+        self.fps = fps
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.total_frames = len(self.files)
+        self.time_source = "config" if start_time else "wall_clock"
+        self._origin = (start_time or datetime.now(UTC)).astimezone(UTC)
+        self.skipped: list[Path] = []
+
+    def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
+        for seq, path in enumerate(self.files):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                logger.warning("skipping unreadable image %s", path)
+                self.skipped.append(path)
+                continue
+            pts_s = seq / self.fps
+            yield Frame(camera_id=self.camera_id, seq=seq, pts_s=pts_s,
+                        captured_at=self._origin + timedelta(seconds=pts_s), image=image, from_file=True,
+                        time_source=self.time_source)
+
+    def close(self) -> None:
+        pass

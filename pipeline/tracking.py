@@ -1,0 +1,70 @@
+"""Multi-object tracking with ByteTrack (roboflow ``trackers``), producing our Track objects."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from detectors.types import Detections
+from pipeline.config import TrackerConfig
+from pipeline.types import Track
+
+
+class Tracker:
+    """Assigns stable ids across frames; time comes from the frame's ``pts_s`` (variable-rate safe)."""
+
+    def __init__(self, config: TrackerConfig, fps: float) -> None:
+        self._bytetrack = ByteTrackTracker(
+            lost_track_buffer=max(1, int(round(config.lost_track_buffer_s * fps))),
+            frame_rate=fps,
+            track_activation_threshold=config.track_activation_threshold,
+            minimum_consecutive_frames=config.minimum_consecutive_frames,
+            minimum_iou_threshold=config.minimum_iou_threshold,
+            high_conf_det_threshold=config.high_conf_det_threshold,
+        )
+        self._tracks: dict[int, Track] = {}
+
+    def update(self, detections: Detections, pts_s: float) -> tuple[list[Track], Detections]:
+        """Tracks seen in this frame, and the detections with their ``tracker_id`` (-1 when unmatched)."""
+        sv_detections = sv.Detections(
+            xyxy=detections.xyxy.astype(np.float32), confidence=detections.confidence,
+            class_id=detections.class_id, data={"index": np.arange(len(detections))},
+        )
+        tracked = self._bytetrack.update(sv_detections, timestamp=pts_s)
+        tracker_ids = np.full(len(detections), -1, dtype=np.int64)
+        seen: list[Track] = []
+        for row in range(len(tracked)):
+            track_id = int(tracked.tracker_id[row])
+            if track_id < 0:
+                continue
+            index = int(tracked.data["index"][row])
+            tracker_ids[index] = track_id
+            seen.append(self._observe(track_id, detections, index, pts_s))
+        labelled = Detections(xyxy=detections.xyxy, confidence=detections.confidence, class_id=detections.class_id,
+                              label=detections.label, tracker_id=tracker_ids, attributes=detections.attributes)
+        return seen, labelled
+
+    def _observe(self, track_id: int, detections: Detections, index: int, pts_s: float) -> Track:
+        box = tuple(float(v) for v in detections.xyxy[index])
+        label = str(detections.label[index])
+        track = self._tracks.get(track_id)
+        if track is None:
+            track = Track(track_id=track_id, label=label, box=box, confidence=float(detections.confidence[index]),  # type: ignore[arg-type]
+                          first_seen_s=pts_s, last_seen_s=pts_s)
+            self._tracks[track_id] = track
+        track.box = box  # type: ignore[assignment]
+        track.confidence = float(detections.confidence[index])
+        track.last_seen_s = pts_s
+        track.label_votes[label] = track.label_votes.get(label, 0) + 1
+        # The label is the majority vote: low-confidence objects flicker between classes frame to frame.
+        track.label = Counter(track.label_votes).most_common(1)[0][0]
+        track.attributes.update(detections.attributes[index])
+        return track
+
+    def forget_older_than(self, pts_s: float) -> None:
+        """Drop bookkeeping for tracks not seen since ``pts_s`` (ByteTrack has dropped them too)."""
+        for track_id in [t for t, track in self._tracks.items() if track.last_seen_s < pts_s]:
+            del self._tracks[track_id]
