@@ -1,0 +1,44 @@
+"""The application factory: nothing is built at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.db import make_engine, migrate, session_factory
+from api.routes import evidence, tickets
+from api.settings import Settings
+from evidence.store import ContentStore
+
+WEB = Path(__file__).resolve().parent / "web"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    app = FastAPI(title="nonsite", version="0.1.0",
+                  description="Tickets from AI-flagged violations; officers confirm or reject each one.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.store = ContentStore(settings.evidence_dir)
+    app.include_router(tickets.router)
+    app.include_router(evidence.router)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/officer")
+
+    @app.get("/officer", include_in_schema=False)
+    def officer_page() -> FileResponse:
+        return FileResponse(WEB / "officer.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,44 @@
+"""Dependencies behind ``Annotated`` aliases, so routes read as plain parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from api import crud
+from api.models import Ticket
+from api.settings import Settings
+from evidence.store import ContentStore
+
+
+def _session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> ContentStore:
+    store: ContentStore = request.app.state.store
+    return store
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[ContentStore, Depends(_store)]
+
+
+def _ticket(ticket_id: int, session: SessionDep) -> Ticket:
+    ticket = crud.get_ticket(session, ticket_id=ticket_id)
+    if ticket is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} not found")
+    return ticket
+
+
+TicketDep = Annotated[Ticket, Depends(_ticket)]

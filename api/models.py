@@ -1,0 +1,84 @@
+"""Database tables (SQLAlchemy 2, typed). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketStatus(StrEnum):
+    PENDING_REVIEW = "pending_review"  # AI candidate: nothing may follow before a recorded human review
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class DecisionAction(StrEnum):
+    CONFIRM = "confirm"
+    REJECT = "reject"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    violation_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    camera: Mapped[str] = mapped_column(String(128), index=True)
+    zone: Mapped[str] = mapped_column(String(128))
+    rule: Mapped[str] = mapped_column(String(128))
+    track_id: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(64))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    captured_at: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(32), index=True, default=TicketStatus.PENDING_REVIEW.value)
+    violation: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full record as pushed by the pipeline
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    artifacts: Mapped[list[Artifact]] = relationship(back_populates="ticket", cascade="all, delete-orphan",
+                                                     order_by="Artifact.id", lazy="selectin")
+    decisions: Mapped[list[Decision]] = relationship(back_populates="ticket", order_by="Decision.id",
+                                                     lazy="selectin")
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("ticket_id", "sha256", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    bytes: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(64))
+    parent_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="artifacts")
+
+
+class Decision(Base):
+    """An officer's review of a ticket: who, when, what and why. Never updated or deleted."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="decisions")

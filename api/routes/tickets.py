@@ -1,0 +1,80 @@
+"""Tickets: created from pushed violations (idempotent), listed, shown, confirmed or rejected."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+
+from api import crud
+from api.deps import SessionDep, SettingsDep, TicketDep
+from api.models import DecisionAction, Ticket, TicketStatus
+from api.schemas import ArtifactPublic, DecisionCreate, TicketList, TicketPublic, ViolationCreate
+from evidence.types import ViolationKind
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+
+
+def to_public(ticket: Ticket) -> TicketPublic:
+    public = TicketPublic.model_validate(ticket)
+    public.artifacts = [
+        ArtifactPublic.model_validate(a).model_copy(update={"url": f"/api/v1/tickets/{ticket.id}/evidence/{a.sha256}"})
+        for a in ticket.artifacts
+    ]
+    return public
+
+
+@router.post("", response_model=TicketPublic, status_code=status.HTTP_201_CREATED,
+             responses={200: {"description": "Already filed under this key (idempotent replay)"},
+                        409: {"description": "Violation already filed under another key"}})
+def create_ticket(violation: ViolationCreate, session: SessionDep, response: Response,
+                  idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]) -> TicketPublic:
+    """File a pipeline violation as a ticket pending officer review. Replays with the same key are no-ops."""
+    try:
+        ticket, created = crud.create_ticket(session, key=idempotency_key, violation=violation)
+    except crud.DuplicateViolation as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return to_public(ticket)
+
+
+@router.get("", response_model=TicketList)
+def list_tickets(session: SessionDep, settings: SettingsDep, status_filter: Annotated[
+        TicketStatus | None, Query(alias="status")] = None, kind: ViolationKind | None = None,
+        camera: str | None = None, limit: Annotated[int, Query(ge=1)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0) -> TicketList:
+    limit = min(limit, settings.page_size_max)
+    total, rows = crud.list_tickets(session, status=status_filter, kind=kind.value if kind else None,
+                                    camera=camera, limit=limit, offset=offset)
+    return TicketList(total=total, items=[to_public(t) for t in rows])
+
+
+@router.get("/{ticket_id}", response_model=TicketPublic, responses={404: {"description": "No such ticket"}})
+def get_ticket(ticket: TicketDep) -> TicketPublic:
+    return to_public(ticket)
+
+
+def _decide(ticket: Ticket, body: DecisionCreate, action: DecisionAction, session: SessionDep) -> TicketPublic:
+    try:
+        return to_public(crud.decide(session, ticket=ticket, action=action, reason=body.reason, actor=body.actor))
+    except crud.AlreadyDecided as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+DECISION_RESPONSES: dict[int | str, dict[str, str]] = {
+    404: {"description": "No such ticket"}, 409: {"description": "Already decided"},
+    422: {"description": "Reason or actor missing"},
+}
+
+
+@router.post("/{ticket_id}/confirm", response_model=TicketPublic, responses=DECISION_RESPONSES)
+def confirm(ticket: TicketDep, body: DecisionCreate, session: SessionDep) -> TicketPublic:
+    """Officer confirms the AI candidate is a violation (the legally required human review)."""
+    return _decide(ticket, body, DecisionAction.CONFIRM, session)
+
+
+@router.post("/{ticket_id}/reject", response_model=TicketPublic, responses=DECISION_RESPONSES)
+def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep) -> TicketPublic:
+    """Officer rejects the AI candidate (false alarm, not a violation, duplicate …) with a reason."""
+    return _decide(ticket, body, DecisionAction.REJECT, session)

@@ -1,0 +1,27 @@
+"""API settings: explicit values, validated, never read at import time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = Field("sqlite:///var/nonsite.db", description="SQLAlchemy URL (SQLite or PostgreSQL).")
+    evidence_dir: Path = Field(Path("var/evidence"), description="The evidence locker's content-addressed store.")
+    page_size_max: int = Field(200, ge=1, le=1000)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """``NONSITE_DATABASE_URL`` and ``NONSITE_EVIDENCE_DIR`` fill what ``overrides`` leaves out."""
+        values: dict[str, object] = {}
+        if url := os.environ.get("NONSITE_DATABASE_URL"):
+            values["database_url"] = url
+        if folder := os.environ.get("NONSITE_EVIDENCE_DIR"):
+            values["evidence_dir"] = Path(folder)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)

@@ -1,0 +1,291 @@
+"""The ``nonsite`` command. The one module allowed to import every package (it wires them together)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+from tqdm import tqdm
+
+from detectors.base import Detector, DetectorError
+from detectors.config import NanoDetConfig
+from detectors.registry import create_detector
+from evidence.outbox import DeliveryReport, HttpTransport, Outbox
+from pipeline.assemble import JsonlEventWriter, build_parts
+from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
+from pipeline.runner import CameraRunner, RunStats
+from pipeline.sources.base import SourceError
+
+logger = logging.getLogger("nonsite")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CONFIG = REPO_ROOT / "samples" / "config.yaml"
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """Printed as ``error: …`` with exit status 2, never as a traceback."""
+
+
+def _detector_for(config: NonsiteConfig | None) -> Detector:
+    return create_detector(config.detector if config else NanoDetConfig())
+
+
+# ---------------------------------------------------------------- check-config
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    rules = ", ".join(f"{r.name} ({r.kind.value})" for r in config.rules) or "none"
+    print(f"{args.file}: OK — {len(config.cameras)} camera(s), {len(config.rules)} rule(s): {rules}")
+    return 0
+
+
+# ---------------------------------------------------------------- detect
+def cmd_detect(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else None
+    detector = _detector_for(config)
+    failures = 0
+    for path in args.images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is None:
+            reason = "file not found" if not path.exists() else "not a readable image"
+            print(f"error: {path}: {reason}", file=sys.stderr)
+            failures += 1
+            continue
+        detections = detector.detect(image)
+        if args.json:
+            print(json.dumps({"image": str(path), "detections": detections.to_records()}, ensure_ascii=False))
+        else:
+            print(f"{path}: {len(detections)} detection(s)")
+            for row in detections.to_records():
+                print(f"  {row['label']:<14} {row['confidence']:.2f}  {row['box']}")
+    return 1 if failures else 0
+
+
+# ---------------------------------------------------------------- run
+def _run_cameras(config: NonsiteConfig, config_path: Path, camera_ids: list[str], source: Path | None,
+                 events_out: IO[str] | None, outbox: Outbox) -> dict[str, RunStats]:
+    detector = _detector_for(config)  # one model in memory for every camera
+    digest = config_sha256(config_path)
+    results: dict[str, RunStats] = {}
+    for camera_id in camera_ids:
+        parts = build_parts(config, camera_id, detector, digest, outbox, source)
+        if events_out is not None:
+            parts.sinks.append(JsonlEventWriter(events_out))
+        runner = CameraRunner(parts)
+        with tqdm(total=parts.source.total_frames, desc=camera_id, unit="frame", disable=None) as bar:
+            try:
+                results[camera_id] = runner.run(on_frame=lambda _frame: bar.update())
+            finally:
+                parts.source.close()
+        bar.write(f"{camera_id}: {results[camera_id].frames} frames analysed, {results[camera_id].events} violation(s)")
+    return results
+
+
+def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
+    report = outbox.drain(HttpTransport(config.api.url, config.api.timeout_s), deadline_s=deadline_s)
+    if report.pending:
+        print(f"{report.pending} violation(s) wait in the outbox ({outbox.path}): the API at {config.api.url} "
+              "did not accept them yet. They are kept; push later with: nonsite outbox push --config FILE")
+    if report.rejected:
+        print(f"{report.rejected} violation(s) were refused by the API (kept in {outbox.path}, see last_error)")
+    return report
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.source is not None and args.camera is None:
+        raise CliError("--source needs --camera: say which camera's zones and rules apply to it")
+    if args.source is not None and not args.source.exists():
+        raise CliError(f"source not found: {args.source}")
+    camera_ids = [args.camera] if args.camera else [c.id for c in config.cameras]
+    for camera_id in camera_ids:
+        try:
+            config.camera(camera_id)
+        except KeyError as exc:
+            raise CliError(exc.args[0]) from exc
+    outbox = Outbox(config.storage.outbox_path)
+    with _open_events(args.events_out) as events_out:
+        stats = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox)
+    _print_stage_costs(stats)
+    if not args.no_push:
+        report = _push(outbox, config, args.push_deadline)
+        print(f"outbox: {report.delivered} delivered, {report.pending} pending, {report.rejected} refused")
+    return 0
+
+
+@contextlib.contextmanager
+def _open_events(path: Path | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        yield stream
+
+
+def _print_stage_costs(stats: dict[str, RunStats]) -> None:
+    for camera_id, result in stats.items():
+        costs = ", ".join(f"{stage} {ms:.1f}" for stage, ms in result.per_frame_ms().items())
+        print(f"{camera_id}: per analysed frame (ms): {costs}")
+
+
+# ---------------------------------------------------------------- outbox
+def cmd_outbox_push(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    report = _push(Outbox(config.storage.outbox_path), config, args.deadline)
+    print(f"outbox: {report.delivered} delivered, {report.pending} pending, {report.rejected} refused")
+    return 0 if not report.pending else 1
+
+
+# ---------------------------------------------------------------- serve / demo
+def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None) -> Any:
+    from api.settings import Settings
+
+    return Settings.from_env(
+        database_url=args.database_url or (config.database.url if config else None),
+        evidence_dir=args.evidence_dir or (config.storage.evidence_dir if config else None),
+    )
+
+
+def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    from api.app import create_app
+
+    return uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else None
+    server = _uvicorn_server(_api_settings(args, config), args.host, args.port)
+    print(f"nonsite API on http://{args.host}:{args.port}  (officer page: /officer, API docs: /docs)")
+    server.run()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    config_path: Path = args.config
+    config = load_config(config_path)
+    missing = [str(i.path) for c in config.cameras for i in c.inputs if i.path is not None and not i.path.exists()]
+    if missing:
+        raise CliError(
+            "the demo footage is missing: " + ", ".join(missing) + "\n  The sample config reads the clips in "
+            "../shared/data/videos beside the repository. To use your own footage, copy samples/config.yaml, "
+            "point each camera's `inputs[].path` at your video files, draw the zones in source pixels, then run:\n"
+            "    nonsite demo --config my-config.yaml"
+        )
+    host, port = "127.0.0.1", args.port
+    config.api.url = f"http://{host}:{port}"
+    server = _uvicorn_server(_api_settings(args, config), host, port)
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    if not server.started:
+        raise CliError(f"the API did not start on {host}:{port} (is the port in use? try --port)")
+    outbox = Outbox(config.storage.outbox_path)
+    with _open_events(args.events_out) as events_out:
+        stats = _run_cameras(config, config_path, [c.id for c in config.cameras], None, events_out, outbox)
+    _print_stage_costs(stats)
+    report = _push(outbox, config, deadline_s=30)
+    print(f"\n{report.delivered} violation(s) filed as tickets.")
+    print(f"Officer page: http://{host}:{port}/officer   (API docs: http://{host}:{port}/docs)")
+    if args.exit_after_run:
+        server.should_exit = True
+        thread.join(timeout=10)
+        return 0
+    print("Press Ctrl-C to stop.")
+    try:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        server.should_exit = True
+        thread.join(timeout=10)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nonsite",
+        description="Non-site enforcement video analytics: footage → AI-flagged violations → sealed evidence → "
+        "tickets that officers confirm or reject.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check-config", help="validate a config file; print each error with its YAML path and line")
+    p.add_argument("file", type=Path, help="YAML config (see samples/config.yaml)")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("detect", help="run the detector on images and print what it finds")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.add_argument("--config", type=Path, help="take the detector settings from this config")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("run", help="process the configured sources to completion and file the violations")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--camera", help="only this camera id")
+    p.add_argument("--source", type=Path, help="video file or image folder to use instead of the camera's inputs")
+    p.add_argument("--events-out", type=Path, help="append one JSON line per violation event to this file")
+    p.add_argument("--no-push", action="store_true", help="leave violations in the outbox; do not contact the API")
+    p.add_argument("--push-deadline", type=float, default=15.0, help="seconds to keep retrying the API (default 15)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="start the API and the officer web page")
+    p.add_argument("--config", type=Path, help="take database URL and evidence folder from this config")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///var/nonsite.db)")
+    p.add_argument("--evidence-dir", type=Path, help="evidence store folder (default var/evidence)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("outbox", help="violations waiting for the API")
+    outbox_sub = p.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    push = outbox_sub.add_parser("push", help="retry delivering pending violations to the API")
+    push.add_argument("--config", type=Path, required=True)
+    push.add_argument("--deadline", type=float, default=30.0, help="seconds to keep retrying (default 30)")
+    push.set_defaults(func=cmd_outbox_push)
+
+    p = sub.add_parser("demo", help="run the whole chain on the sample clips, then serve the officer page")
+    p.add_argument("--config", type=Path, default=SAMPLE_CONFIG, help="default: samples/config.yaml")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--database-url", help="SQLAlchemy URL (default: the config's database.url)")
+    p.add_argument("--evidence-dir", type=Path, help="default: the config's storage.evidence_dir")
+    p.add_argument("--events-out", type=Path, help="append violation events as JSON lines to this file")
+    p.add_argument("--exit-after-run", action="store_true", help="stop the API once tickets are filed (for scripts)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        print(f"error: invalid config {exc}", file=sys.stderr)
+    except (CliError, SourceError, DetectorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
