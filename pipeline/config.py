@@ -152,7 +152,9 @@ class ApiConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    url: str = Field("sqlite:///var/nonsite.db", description="SQLAlchemy URL of the API's database.")
+    url: str = Field(
+        "sqlite:///var/nonsite.db", description="SQLAlchemy URL of the API's database (SQLite paths: relative to this file)."
+    )
 
 
 class NonsiteConfig(_Section):
@@ -246,6 +248,10 @@ def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:
         value = getattr(config.storage, name)
         if not value.is_absolute():
             setattr(config.storage, name, base / value)
+    sqlite_prefix = "sqlite:///"
+    database = config.database.url.removeprefix(sqlite_prefix)
+    if config.database.url.startswith(sqlite_prefix) and database != ":memory:" and not database.startswith("/"):
+        config.database.url = f"{sqlite_prefix}{(base / database).resolve()}"
     return config
 
 

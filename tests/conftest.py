@@ -1,0 +1,91 @@
+"""Shared fixtures and factories."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from detectors.paths import models_dir
+from pipeline.types import Track
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+VIDEOS = DATA / "videos"
+CLIP_25 = VIDEOS / "captaineven_mcmot_test_25.mp4"
+CLIP_27 = VIDEOS / "captaineven_mcmot_test_27.mp4"
+
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real footage not found at {DATA} (../shared/data)")
+
+
+@pytest.fixture(scope="session")
+def nanodet_path() -> Path:
+    path = models_dir() / "nanodet-coco.onnx"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make models` (the test command builds it)")
+    return path
+
+
+def make_track(track_id: int = 1, label: str = "chair", box: tuple[float, float, float, float] = (100, 100, 150, 200),
+               confidence: float = 0.5, **attributes: Any) -> Track:
+    return Track(track_id=track_id, label=label, box=box, confidence=confidence, first_seen_s=0.0, last_seen_s=0.0,
+                 attributes=dict(attributes))
+
+
+def violation_payload(violation_id: str = "11111111-2222-3333-4444-555555555555", **overrides: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": violation_id, "kind": "street_stall", "state": "start", "camera": "cam-1", "zone": "shopfront",
+        "rule": "no-vending", "track_id": 7, "label": "chair", "start_s": 1.0, "end_s": 5.0,
+        "box": [10.0, 20.0, 110.0, 220.0], "captured_at": datetime(2026, 11, 23, 9, 0, tzinfo=UTC).isoformat(),
+        "evidence": [],
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", evidence_dir=tmp_path / "evidence")
+
+
+@pytest.fixture
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def sample_config(tmp_path: Path) -> Path:
+    """The sample config with storage and database moved into a temporary folder."""
+    text = (REPO / "samples" / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace("../../shared/data/videos/", f"{VIDEOS}/")
+    text = text.replace("../var/evidence", str(tmp_path / "evidence")).replace("../var/outbox.sqlite", str(tmp_path / "outbox.sqlite"))
+    text = text.replace("sqlite:///../var/nonsite.db", f"sqlite:///{tmp_path / 'nonsite.db'}")
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corrupt_video(tmp_path: Path) -> Path:
+    path = tmp_path / "corrupt.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    return path
+
+
+@pytest.fixture
+def truncated_video(tmp_path: Path) -> Path:
+    if not CLIP_27.is_file():
+        pytest.skip(f"{CLIP_27} not found")
+    path = tmp_path / "truncated.mp4"
+    shutil.copyfile(CLIP_27, path)
+    with path.open("r+b") as fh:
+        fh.truncate(200_000)
+    return path

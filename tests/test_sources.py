@@ -1,0 +1,76 @@
+"""Sources: analysis fps from frame timestamps, and a specific error for every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.cli import main
+from pipeline.sources.base import SourceError
+from pipeline.sources.image_folder import ImageFolderSource
+from pipeline.sources.video_file import VideoFileSource
+from tests.conftest import CLIP_27, needs_data
+
+
+@needs_data
+def test_file_is_processed_completely_at_the_configured_fps() -> None:
+    source = VideoFileSource("cam", CLIP_27, fps=2.0)
+    times = [f.pts_s for f in source.frames()]
+    assert times[0] == 0.0
+    assert 15.0 <= times[-1] <= 15.9, "the whole 15.8 s clip is read"
+    gaps = np.diff(times)
+    assert np.all(gaps >= 0.45) and np.all(gaps <= 0.6)
+    assert source.total_frames is not None and abs(source.total_frames - len(times)) <= 1
+
+
+def test_missing_video(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="video file not found"):
+        VideoFileSource("cam", tmp_path / "nope.mp4", fps=1)
+
+
+def test_corrupt_video(corrupt_video: Path) -> None:
+    with pytest.raises(SourceError, match="not a readable video|no decodable frames|corrupt"):
+        source = VideoFileSource("cam", corrupt_video, fps=1)
+        list(source.frames())
+
+
+@needs_data
+def test_truncated_video_yields_what_it_has_then_stops(truncated_video: Path) -> None:
+    source = VideoFileSource("cam", truncated_video, fps=2)
+    try:
+        frames = list(source.frames())
+    except SourceError as exc:
+        assert "corrupt or truncated" in str(exc)
+    else:
+        assert 0 < len(frames) < 10
+
+
+def test_image_folder(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="holds no images"):
+        ImageFolderSource("cam", tmp_path, fps=1)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i:03}.jpg"), np.full((20, 30, 3), i * 40, np.uint8))
+    (tmp_path / "003.jpg").write_bytes(b"broken")
+    source = ImageFolderSource("cam", tmp_path, fps=2)
+    frames = list(source.frames())
+    assert [f.pts_s for f in frames] == [0.0, 0.5, 1.0]
+    assert source.skipped == [tmp_path / "003.jpg"], "an unreadable image is reported, not silently dropped"
+
+
+def test_run_cli_reports_missing_and_corrupt_sources(tmp_path: Path, corrupt_video: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "cameras:\n  - id: cam\n    inputs:\n      - path: missing.mp4\n"
+        f"storage:\n  evidence_dir: {tmp_path / 'ev'}\n  outbox_path: {tmp_path / 'ob.sqlite'}\n"
+    )
+    assert main(["run", "--config", str(config), "--no-push"]) == 2
+    assert "video file not found" in capsys.readouterr().err
+    assert main(["run", "--config", str(config), "--camera", "cam", "--source", str(corrupt_video), "--no-push"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    assert main(["run", "--config", str(config), "--camera", "other", "--no-push"]) == 2
+    assert "no camera 'other'" in capsys.readouterr().err
