@@ -89,3 +89,64 @@ def truncated_video(tmp_path: Path) -> Path:
     with path.open("r+b") as fh:
         fh.truncate(200_000)
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """The real API under uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The whole chain once per session: both real clips → `nonsite run` → outbox → live API."""
+    import json
+
+    from pipeline.cli import main
+
+    if not DATA.is_dir():
+        pytest.skip(f"real footage not found at {DATA}")
+    root = tmp_path_factory.mktemp("chain")
+    settings = Settings(database_url=f"sqlite:///{root / 'api.db'}", evidence_dir=root / "evidence")
+    with LiveServer(settings) as live:
+        text = (REPO / "samples" / "config.yaml").read_text(encoding="utf-8")
+        text = text.replace("../../shared/data/videos/", f"{VIDEOS}/").replace("../var/", f"{root}/")
+        text = text.replace("http://127.0.0.1:8000", live.url)
+        config = root / "config.yaml"
+        config.write_text(text, encoding="utf-8")
+        events_path = root / "events.jsonl"
+        code = main(["run", "--config", str(config), "--events-out", str(events_path)])
+        events = [json.loads(line) for line in events_path.read_text(encoding="utf-8").splitlines()]
+        yield {"code": code, "events": events, "root": root, "url": live.url, "config": config}
