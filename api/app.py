@@ -19,8 +19,11 @@ WEB = Path(__file__).resolve().parent / "web"
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     migrate(engine)
-    app = FastAPI(title="nonsite", version="0.1.0",
-                  description="Tickets from AI-flagged violations; officers confirm or reject each one.")
+    app = FastAPI(
+        title="nonsite",
+        version="0.1.0",
+        description="Tickets from AI-flagged violations; officers confirm or reject each one.",
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)

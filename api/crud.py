@@ -36,13 +36,27 @@ def create_ticket(session: Session, *, key: str, violation: ViolationCreate) -> 
     if session.scalar(select(Ticket.id).where(Ticket.violation_id == violation.id)) is not None:
         raise DuplicateViolation(f"violation {violation.id} already has a ticket under another idempotency key")
     ticket = Ticket(
-        violation_id=violation.id, idempotency_key=key, kind=violation.kind.value, camera=violation.camera,
-        zone=violation.zone, rule=violation.rule, track_id=violation.track_id, label=violation.label,
-        start_s=violation.start_s, end_s=violation.end_s, captured_at=violation.captured_at,
-        status=TicketStatus.PENDING_REVIEW.value, violation=violation.model_dump(mode="json"),
+        violation_id=violation.id,
+        idempotency_key=key,
+        kind=violation.kind.value,
+        camera=violation.camera,
+        zone=violation.zone,
+        rule=violation.rule,
+        track_id=violation.track_id,
+        label=violation.label,
+        start_s=violation.start_s,
+        end_s=violation.end_s,
+        captured_at=violation.captured_at,
+        status=TicketStatus.PENDING_REVIEW.value,
+        violation=violation.model_dump(mode="json"),
         artifacts=[
-            Artifact(kind=a.kind.value, sha256=a.sha256, bytes=a.bytes, media_type=a.media_type,
-                     parent_sha256=a.parent_sha256)
+            Artifact(
+                kind=a.kind.value,
+                sha256=a.sha256,
+                bytes=a.bytes,
+                media_type=a.media_type,
+                parent_sha256=a.parent_sha256,
+            )
             for a in violation.evidence
         ],
     )
@@ -58,8 +72,15 @@ def create_ticket(session: Session, *, key: str, violation: ViolationCreate) -> 
     return ticket, True
 
 
-def list_tickets(session: Session, *, status: TicketStatus | None = None, kind: str | None = None,
-                 camera: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[Ticket]]:
+def list_tickets(
+    session: Session,
+    *,
+    status: TicketStatus | None = None,
+    kind: str | None = None,
+    camera: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[Ticket]]:
     query = select(Ticket)
     if status is not None:
         query = query.where(Ticket.status == status.value)
@@ -77,7 +98,8 @@ def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: 
     new_status = TicketStatus.CONFIRMED if action is DecisionAction.CONFIRM else TicketStatus.REJECTED
     # Conditional update: of two concurrent decisions exactly one matches the pending status.
     result = session.execute(
-        update(Ticket).where(Ticket.id == ticket.id, Ticket.status == TicketStatus.PENDING_REVIEW.value)
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status == TicketStatus.PENDING_REVIEW.value)
         .values(status=new_status.value)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

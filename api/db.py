@@ -18,7 +18,9 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False} if parsed.get_backend_name() == "sqlite" else {})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False} if parsed.get_backend_name() == "sqlite" else {}
+    )
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

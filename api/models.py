@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -26,7 +26,7 @@ class DecisionAction(StrEnum):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
 
 class Ticket(Base):
@@ -48,10 +48,10 @@ class Ticket(Base):
     violation: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full record as pushed by the pipeline
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    artifacts: Mapped[list[Artifact]] = relationship(back_populates="ticket", cascade="all, delete-orphan",
-                                                     order_by="Artifact.id", lazy="selectin")
-    decisions: Mapped[list[Decision]] = relationship(back_populates="ticket", order_by="Decision.id",
-                                                     lazy="selectin")
+    artifacts: Mapped[list[Artifact]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="Artifact.id", lazy="selectin"
+    )
+    decisions: Mapped[list[Decision]] = relationship(back_populates="ticket", order_by="Decision.id", lazy="selectin")
 
 
 class Artifact(Base):

@@ -14,13 +14,18 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from detectors.config import CenterNetConfig, NanoDetConfig
+from detectors.images import read_bgr
 from detectors.registry import create_detector
 
-MAPPING = {"truck_": "truck", "shared_bike_parked": "bicycle", "shared_bike_ridden": "bicycle", "bicycle_private": "bicycle"}
+MAPPING = {
+    "truck_": "truck",
+    "shared_bike_parked": "bicycle",
+    "shared_bike_ridden": "bicycle",
+    "bicycle_private": "bicycle",
+}
 
 
 def _mapped(label: str) -> str | None:
@@ -57,18 +62,25 @@ def main() -> None:
         found: dict[str, list[float]] = defaultdict(list)
         latencies = []
         for file, objects in truth.items():
-            image = cv2.imread(str(args.data / file))
+            image = read_bgr(args.data / file)
+            if image is None:
+                raise SystemExit(f"cannot read {args.data / file}")
             start = time.perf_counter()
             detections = detector.detect(image)
             latencies.append((time.perf_counter() - start) * 1000)
             for coco, box in objects:
-                scores = [float(detections.confidence[i]) for i in range(len(detections))
-                          if detections.label[i] == coco and _iou(detections.xyxy[i], box) >= 0.5]
+                scores = [
+                    float(detections.confidence[i])
+                    for i in range(len(detections))
+                    if detections.label[i] == coco and _iou(detections.xyxy[i], box) >= 0.5
+                ]
                 found[coco].append(max(scores, default=0.0))
         for coco, best in sorted(found.items()):
             recall_at = {t: sum(s >= t for s in best) for t in (0.1, 0.3)}
-            print(f"{config.type:10} {coco:8} {recall_at[0.1]}/{len(best)}@0.1 {recall_at[0.3]}/{len(best)}@0.3"
-                  f"  {statistics.median(best):.2f}  {statistics.median(latencies):.0f}")
+            print(
+                f"{config.type:10} {coco:8} {recall_at[0.1]}/{len(best)}@0.1 {recall_at[0.3]}/{len(best)}@0.3"
+                f"  {statistics.median(best):.2f}  {statistics.median(latencies):.0f}"
+            )
 
 
 if __name__ == "__main__":

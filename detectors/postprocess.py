@@ -10,7 +10,9 @@ from detectors.config import DetectorConfigBase
 from detectors.types import Detections
 
 
-def batched_nms(xyxy: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], class_ids: npt.NDArray[np.int64], iou: float) -> npt.NDArray[np.int64]:
+def batched_nms(
+    xyxy: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], class_ids: npt.NDArray[np.int64], iou: float
+) -> npt.NDArray[np.int64]:
     """Indices kept by non-maximum suppression run separately per class."""
     if len(xyxy) == 0:
         return np.zeros(0, np.int64)

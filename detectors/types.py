@@ -61,7 +61,11 @@ class Detections:
 
     @classmethod
     def from_arrays(
-        cls, xyxy: npt.ArrayLike, confidence: npt.ArrayLike, class_id: npt.ArrayLike, labels: list[str] | tuple[str, ...]
+        cls,
+        xyxy: npt.ArrayLike,
+        confidence: npt.ArrayLike,
+        class_id: npt.ArrayLike,
+        labels: list[str] | tuple[str, ...],
     ) -> Detections:
         """Build from raw arrays, looking each class id up in ``labels``."""
         ids = np.asarray(class_id, dtype=np.int64).reshape(-1)

@@ -40,19 +40,30 @@ class EvidenceLocker:
         self.post_roll_s = post_roll_s
         self.cases_dir = store.root / "cases"
 
-    def open_case(self, event: ViolationEvent, image: npt.NDArray[np.uint8],
-                  polygon: list[tuple[float, float]] | None = None) -> PendingCase:
+    def open_case(
+        self, event: ViolationEvent, image: npt.NDArray[np.uint8], polygon: list[tuple[float, float]] | None = None
+    ) -> PendingCase:
         """Seal the key frame, its annotated copy and the object crop now, while the frame is in hand."""
         original = self.store.put(encode_jpeg(image), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
         caption = f"{event.kind.value} #{event.track_id} {event.label}"
-        annotated = self.store.put(encode_jpeg(annotate(image, event.box, caption, polygon)),
-                                   kind=ArtifactKind.ANNOTATED_SNAPSHOT, media_type="image/jpeg",
-                                   parent_sha256=original.sha256)
-        object_crop = self.store.put(encode_jpeg(crop(image, event.box)), kind=ArtifactKind.CROP,
-                                     media_type="image/jpeg", parent_sha256=original.sha256)
-        return PendingCase(event=event, stills=(original, annotated, object_crop),
-                           clip_start_s=max(0.0, event.key_frame_pts_s - self.pre_roll_s),
-                           clip_end_s=event.key_frame_pts_s + self.post_roll_s)
+        annotated = self.store.put(
+            encode_jpeg(annotate(image, event.box, caption, polygon)),
+            kind=ArtifactKind.ANNOTATED_SNAPSHOT,
+            media_type="image/jpeg",
+            parent_sha256=original.sha256,
+        )
+        object_crop = self.store.put(
+            encode_jpeg(crop(image, event.box)),
+            kind=ArtifactKind.CROP,
+            media_type="image/jpeg",
+            parent_sha256=original.sha256,
+        )
+        return PendingCase(
+            event=event,
+            stills=(original, annotated, object_crop),
+            clip_start_s=max(0.0, event.key_frame_pts_s - self.pre_roll_s),
+            clip_end_s=event.key_frame_pts_s + self.post_roll_s,
+        )
 
     def seal(self, case: PendingCase, packets: Sequence[EncodedPacket], template: Any | None) -> ViolationEvent:
         """Cut and validate the clip, write the manifest, queue the push. Returns the event with its evidence."""
@@ -64,8 +75,15 @@ class EvidenceLocker:
             try:
                 clip = cut_clip(packets, template, case.clip_start_s, case.clip_end_s)
                 validate_clip(clip)
-                artifacts.insert(0, self.store.put(clip.data, kind=ArtifactKind.ORIGINAL_CLIP, media_type="video/mp4",
-                                                   frame_range=(clip.start_s, clip.end_s)))
+                artifacts.insert(
+                    0,
+                    self.store.put(
+                        clip.data,
+                        kind=ArtifactKind.ORIGINAL_CLIP,
+                        media_type="video/mp4",
+                        frame_range=(clip.start_s, clip.end_s),
+                    ),
+                )
             except ClipError as exc:  # the stills still stand; the manifest records why there is no clip
                 logger.error("violation %s: no clip: %s", case.event.id, exc)
                 notes["clip"] = f"not available: {exc}"

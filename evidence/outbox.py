@@ -108,8 +108,13 @@ class Outbox:
                 self._record(key, error=f"API answered {status}")
         return self.counts()
 
-    def drain(self, transport: Transport, deadline_s: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-              clock: Callable[[], float] = time.monotonic) -> DeliveryReport:
+    def drain(
+        self,
+        transport: Transport,
+        deadline_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> DeliveryReport:
         """Retry with exponential backoff (0.5 s doubling, capped at 8 s) until all are delivered or time is up."""
         start, delay = clock(), 0.5
         report = self.push_once(transport)

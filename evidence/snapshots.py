@@ -17,19 +17,28 @@ def encode_jpeg(image: Image) -> bytes:
     return buf.tobytes()
 
 
-def annotate(image: Image, box: tuple[float, float, float, float], caption: str,
-             polygon: list[tuple[float, float]] | None = None) -> Image:
+def annotate(
+    image: Image, box: tuple[float, float, float, float], caption: str, polygon: list[tuple[float, float]] | None = None
+) -> Image:
     """A copy with the zone outline, the object's box and an ASCII caption drawn on it."""
     out = image.copy()
     thickness = max(2, image.shape[0] // 360)
     if polygon:
         pts = np.array(polygon, np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], isClosed=True, color=(0, 200, 255), thickness=thickness)
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = (round(v) for v in box)
     cv2.rectangle(out, (x1, y1), (x2, y2), (0, 0, 255), thickness)
     scale = image.shape[0] / 1080
-    cv2.putText(out, caption, (x1, max(20, y1 - 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * max(scale, 0.5), (0, 0, 255),
-                max(1, thickness // 2), cv2.LINE_AA)
+    cv2.putText(
+        out,
+        caption,
+        (x1, max(20, y1 - 8)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.8 * max(scale, 0.5),
+        (0, 0, 255),
+        max(1, thickness // 2),
+        cv2.LINE_AA,
+    )
     return out
 
 

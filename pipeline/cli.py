@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import cv2
 from tqdm import tqdm
 
 from detectors.base import Detector, DetectorError
 from detectors.config import NanoDetConfig
+from detectors.images import read_bgr
 from detectors.registry import create_detector
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox
 from pipeline.assemble import JsonlEventWriter, build_parts
@@ -54,7 +54,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     detector = _detector_for(config)
     failures = 0
     for path in args.images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        image = read_bgr(path) if path.is_file() else None
         if image is None:
             reason = "file not found" if not path.exists() else "not a readable image"
             print(f"error: {path}: {reason}", file=sys.stderr)
@@ -71,8 +71,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- run
-def _run_cameras(config: NonsiteConfig, config_path: Path, camera_ids: list[str], source: Path | None,
-                 events_out: IO[str] | None, outbox: Outbox) -> dict[str, RunStats]:
+def _run_cameras(
+    config: NonsiteConfig,
+    config_path: Path,
+    camera_ids: list[str],
+    source: Path | None,
+    events_out: IO[str] | None,
+    outbox: Outbox,
+) -> dict[str, RunStats]:
     detector = _detector_for(config)  # one model in memory for every camera
     digest = config_sha256(config_path)
     results: dict[str, RunStats] = {}
@@ -93,8 +99,10 @@ def _run_cameras(config: NonsiteConfig, config_path: Path, camera_ids: list[str]
 def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
     report = outbox.drain(HttpTransport(config.api.url, config.api.timeout_s), deadline_s=deadline_s)
     if report.pending:
-        print(f"{report.pending} violation(s) wait in the outbox ({outbox.path}): the API at {config.api.url} "
-              "did not accept them yet. They are kept; push later with: nonsite outbox push --config FILE")
+        print(
+            f"{report.pending} violation(s) wait in the outbox ({outbox.path}): the API at {config.api.url} "
+            "did not accept them yet. They are kept; push later with: nonsite outbox push --config FILE"
+        )
     if report.rejected:
         print(f"{report.rejected} violation(s) were refused by the API (kept in {outbox.path}, see last_error)")
     return report
@@ -272,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         code: int = args.func(args)
         return code

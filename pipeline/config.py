@@ -92,7 +92,12 @@ class CameraConfig(_Section):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CoverState = Literal["covered", "uncovered", "empty", "unknown"]
+
+
+def _uncovered_only() -> list[CoverState]:
+    return ["uncovered"]
 
 
 class ScheduleWindow(_Section):
@@ -106,9 +111,7 @@ class RuleConfig(_Section):
     kind: ViolationKind
     camera: str = Field(..., description="Camera id the rule watches.")
     zone: str = Field(..., description="Zone name on that camera.")
-    labels: list[str] | None = Field(
-        None, description="Detector labels that count; null = the kind's defaults."
-    )
+    labels: list[str] | None = Field(None, description="Detector labels that count; null = the kind's defaults.")
     min_confidence: float = Field(0.2, ge=0, le=1, description="Ignore track updates below this score.")
     min_dwell_s: float = Field(60.0, ge=0, description="Seconds an object must stay before it is a violation.")
     stationary_tolerance: float = Field(
@@ -122,8 +125,8 @@ class RuleConfig(_Section):
         description="'zone': one violation per zone per cooldown (a stall or a bike pile is one case); "
         "'object': one per tracked object. Default: zone for stalls and bikes, object for trucks.",
     )
-    cover_states: list[Literal["covered", "uncovered", "empty", "unknown"]] = Field(
-        default_factory=lambda: ["uncovered"], description="muck_truck: cover states that are violations."
+    cover_states: list[CoverState] = Field(
+        default_factory=_uncovered_only, description="muck_truck: cover states that are violations."
     )
     min_pile: int = Field(1, ge=1, description="shared_bike_misparked: bikes within pile_radius_px needed to fire.")
     pile_radius_px: float = Field(150.0, gt=0)
@@ -153,7 +156,8 @@ class ApiConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = Field(
-        "sqlite:///var/nonsite.db", description="SQLAlchemy URL of the API's database (SQLite paths: relative to this file)."
+        "sqlite:///var/nonsite.db",
+        description="SQLAlchemy URL of the API's database (SQLite paths: relative to this file).",
     )
 
 
@@ -227,8 +231,12 @@ def _format_errors(exc: ValidationError, root: Any) -> list[str]:
     for error in exc.errors():
         # Discriminated unions add the tag to the location ('detector', 'nanodet', ...): drop it for the path.
         loc = tuple(error["loc"])
-        yaml_loc = tuple(part for part in loc if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics"}))
-        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in yaml_loc).replace(".[", "[") or "(top level)"
+        yaml_loc = tuple(
+            part for part in loc if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics"})
+        )
+        path = (
+            ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in yaml_loc).replace(".[", "[") or "(top level)"
+        )
         line = _yaml_line(root, yaml_loc)
         where = f"line {line}: " if line else ""
         message = error["msg"].removeprefix("Value error, ")

@@ -9,7 +9,9 @@ from detectors.postprocess import batched_nms
 from detectors.types import Detections
 
 
-def detect_regions(detector: Detector, image: Image, regions: list[tuple[int, int, int, int]], iou: float) -> Detections:
+def detect_regions(
+    detector: Detector, image: Image, regions: list[tuple[int, int, int, int]], iou: float
+) -> Detections:
     """Whole frame plus each region (x1, y1, x2, y2); region boxes are shifted back and merged by NMS.
 
     Small objects in a 1080p frame shrink to a few pixels at the detector's input size; a zone's bounding
@@ -23,13 +25,22 @@ def detect_regions(detector: Detector, image: Image, regions: list[tuple[int, in
             continue
         found = detector.detect(np.ascontiguousarray(image[y1:y2, x1:x2]))
         shifted = found.xyxy + np.array([x1, y1, x1, y1], np.float32)
-        parts.append(Detections(xyxy=shifted, confidence=found.confidence, class_id=found.class_id,
-                                label=found.label, attributes=found.attributes))
+        parts.append(
+            Detections(
+                xyxy=shifted,
+                confidence=found.confidence,
+                class_id=found.class_id,
+                label=found.label,
+                attributes=found.attributes,
+            )
+        )
     if len(parts) == 1:
         return parts[0]
     merged = Detections(
-        xyxy=np.concatenate([p.xyxy for p in parts]), confidence=np.concatenate([p.confidence for p in parts]),
-        class_id=np.concatenate([p.class_id for p in parts]), label=np.concatenate([p.label for p in parts]),
+        xyxy=np.concatenate([p.xyxy for p in parts]),
+        confidence=np.concatenate([p.confidence for p in parts]),
+        class_id=np.concatenate([p.class_id for p in parts]),
+        label=np.concatenate([p.label for p in parts]),
         attributes=tuple(a for p in parts for a in p.attributes),
     )
     return merged.select(batched_nms(merged.xyxy, merged.confidence, merged.class_id, iou))

@@ -27,8 +27,22 @@ DEFAULT_LABELS: dict[ViolationKind, list[str] | None] = {
     ViolationKind.SHARED_BIKE_MISPARKED: ["bicycle"],
 }
 # Moving traffic is never a stall, whatever the detector calls the goods around it.
-STALL_EXCLUDED = frozenset({"car", "bus", "truck", "train", "motorcycle", "bicycle", "airplane", "boat",
-                            "traffic light", "stop sign", "fire hydrant", "parking meter"})
+STALL_EXCLUDED = frozenset(
+    {
+        "car",
+        "bus",
+        "truck",
+        "train",
+        "motorcycle",
+        "bicycle",
+        "airplane",
+        "boat",
+        "traffic light",
+        "stop sign",
+        "fire hydrant",
+        "parking meter",
+    }
+)
 STATIONARY_KINDS = frozenset({ViolationKind.STREET_STALL, ViolationKind.SHARED_BIKE_MISPARKED})
 
 
@@ -96,7 +110,9 @@ class Rule:
     def _parameters(self) -> dict[str, object]:
         return self.config.model_dump(mode="json", exclude={"name", "camera", "zone"})
 
-    def update(self, tracks: list[Track], pts_s: float, captured_at: datetime, time_source: str) -> list[ViolationEvent]:
+    def update(
+        self, tracks: list[Track], pts_s: float, captured_at: datetime, time_source: str
+    ) -> list[ViolationEvent]:
         """Feed one analysed frame's tracks; return the events that started or ended on it.
 
         A starting event's key frame is this frame (``pts_s``).
@@ -152,8 +168,10 @@ class Rule:
         box, anchor = candidate.track.box, candidate.track.anchor
         if any(c.until_s > pts_s and overlap_of_smaller(box, c.box) >= SAME_PLACE_OVERLAP for c in self._cooldowns):
             return False  # the same object or place fired recently (e.g. its track id changed)
-        if any(o.event is not None and overlap_of_smaller(box, o.track.box) >= SAME_PLACE_OVERLAP
-               for o in self._candidates.values()):
+        if any(
+            o.event is not None and overlap_of_smaller(box, o.track.box) >= SAME_PLACE_OVERLAP
+            for o in self._candidates.values()
+        ):
             return False  # an open violation already covers this place (a duplicate track of the same object)
         kind = self.config.kind
         if kind is ViolationKind.MUCK_TRUCK:
@@ -165,17 +183,38 @@ class Rule:
 
     def _event(self, candidate: _Candidate, pts_s: float, captured_at: datetime, time_source: str) -> ViolationEvent:
         track = candidate.track
-        event_id = uuid.uuid5(_EVENT_NAMESPACE, "|".join([
-            self.context.camera_id, self.config.name, str(track.track_id), f"{candidate.entered_s:.3f}",
-            captured_at.isoformat(), self.context.config_sha256,
-        ]))
+        event_id = uuid.uuid5(
+            _EVENT_NAMESPACE,
+            "|".join(
+                [
+                    self.context.camera_id,
+                    self.config.name,
+                    str(track.track_id),
+                    f"{candidate.entered_s:.3f}",
+                    captured_at.isoformat(),
+                    self.context.config_sha256,
+                ]
+            ),
+        )
         return ViolationEvent(
-            id=str(event_id), kind=self.config.kind, state=EventState.START, camera=self.context.camera_id,
-            zone=self.zone.name, rule=self.config.name, track_id=track.track_id, label=track.label,
-            start_s=round(candidate.entered_s, 3), end_s=round(pts_s, 3), box=track.box,
-            captured_at=captured_at.isoformat(), time_source=time_source, key_frame_pts_s=pts_s,
-            attributes=dict(track.attributes), model_id=self.context.model_id,
-            model_sha256=self.context.model_sha256, config_sha256=self.context.config_sha256,
+            id=str(event_id),
+            kind=self.config.kind,
+            state=EventState.START,
+            camera=self.context.camera_id,
+            zone=self.zone.name,
+            rule=self.config.name,
+            track_id=track.track_id,
+            label=track.label,
+            start_s=round(candidate.entered_s, 3),
+            end_s=round(pts_s, 3),
+            box=track.box,
+            captured_at=captured_at.isoformat(),
+            time_source=time_source,
+            key_frame_pts_s=pts_s,
+            attributes=dict(track.attributes),
+            model_id=self.context.model_id,
+            model_sha256=self.context.model_sha256,
+            config_sha256=self.context.config_sha256,
             rule_parameters=self._parameters(),
         )
 
@@ -184,7 +223,8 @@ class Rule:
         track = candidate.track
         self._cooldowns = [c for c in self._cooldowns if c.until_s > candidate.last_inside_s]
         self._cooldowns.append(_Cooldown(box=track.box, until_s=candidate.last_inside_s + self.config.cooldown_s))
-        ended = dataclasses.replace(candidate.event, state=EventState.END, end_s=round(candidate.last_inside_s, 3),
-                                    box=track.box)
+        ended = dataclasses.replace(
+            candidate.event, state=EventState.END, end_s=round(candidate.last_inside_s, 3), box=track.box
+        )
         candidate.event = None
         return ended

@@ -92,8 +92,11 @@ class CameraRunner:
             tracks, _ = self.parts.tracker.update(detections, frame.pts_s)
             self.parts.tracker.forget_older_than(frame.pts_s - 60.0)
         with self._timer("rules"):
-            events = [e for rule in self.parts.rules for e in rule.update(tracks, frame.pts_s, frame.captured_at,
-                                                                         frame.time_source)]
+            events = [
+                e
+                for rule in self.parts.rules
+                for e in rule.update(tracks, frame.pts_s, frame.captured_at, frame.time_source)
+            ]
         return events
 
     def _open_cases(self, events: list[ViolationEvent], frame: Frame | None) -> None:

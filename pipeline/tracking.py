@@ -18,7 +18,7 @@ class Tracker:
 
     def __init__(self, config: TrackerConfig, fps: float) -> None:
         self._bytetrack = ByteTrackTracker(
-            lost_track_buffer=max(1, int(round(config.lost_track_buffer_s * fps))),
+            lost_track_buffer=max(1, round(config.lost_track_buffer_s * fps)),
             frame_rate=fps,
             track_activation_threshold=config.track_activation_threshold,
             minimum_consecutive_frames=config.minimum_consecutive_frames,
@@ -30,32 +30,48 @@ class Tracker:
     def update(self, detections: Detections, pts_s: float) -> tuple[list[Track], Detections]:
         """Tracks seen in this frame, and the detections with their ``tracker_id`` (-1 when unmatched)."""
         sv_detections = sv.Detections(
-            xyxy=detections.xyxy.astype(np.float32), confidence=detections.confidence,
-            class_id=detections.class_id, data={"index": np.arange(len(detections))},
+            xyxy=detections.xyxy.astype(np.float32),
+            confidence=detections.confidence,
+            class_id=detections.class_id,
+            data={"index": np.arange(len(detections))},
         )
         tracked = self._bytetrack.update(sv_detections, timestamp=pts_s)
         tracker_ids = np.full(len(detections), -1, dtype=np.int64)
         seen: list[Track] = []
+        assigned = tracked.tracker_id if tracked.tracker_id is not None else np.full(len(tracked), -1)
         for row in range(len(tracked)):
-            track_id = int(tracked.tracker_id[row])
+            track_id = int(assigned[row])
             if track_id < 0:
                 continue
             index = int(tracked.data["index"][row])
             tracker_ids[index] = track_id
             seen.append(self._observe(track_id, detections, index, pts_s))
-        labelled = Detections(xyxy=detections.xyxy, confidence=detections.confidence, class_id=detections.class_id,
-                              label=detections.label, tracker_id=tracker_ids, attributes=detections.attributes)
+        labelled = Detections(
+            xyxy=detections.xyxy,
+            confidence=detections.confidence,
+            class_id=detections.class_id,
+            label=detections.label,
+            tracker_id=tracker_ids,
+            attributes=detections.attributes,
+        )
         return seen, labelled
 
     def _observe(self, track_id: int, detections: Detections, index: int, pts_s: float) -> Track:
-        box = tuple(float(v) for v in detections.xyxy[index])
+        x1, y1, x2, y2 = (float(v) for v in detections.xyxy[index])
+        box = (x1, y1, x2, y2)
         label = str(detections.label[index])
         track = self._tracks.get(track_id)
         if track is None:
-            track = Track(track_id=track_id, label=label, box=box, confidence=float(detections.confidence[index]),  # type: ignore[arg-type]
-                          first_seen_s=pts_s, last_seen_s=pts_s)
+            track = Track(
+                track_id=track_id,
+                label=label,
+                box=box,
+                confidence=float(detections.confidence[index]),
+                first_seen_s=pts_s,
+                last_seen_s=pts_s,
+            )
             self._tracks[track_id] = track
-        track.box = box  # type: ignore[assignment]
+        track.box = box
         track.confidence = float(detections.confidence[index])
         track.last_seen_s = pts_s
         track.label_votes[label] = track.label_votes.get(label, 0) + 1

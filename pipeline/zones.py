@@ -29,8 +29,9 @@ class Zone:
     _presence: dict[int, _Presence] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._zone = sv.PolygonZone(polygon=np.array(self.polygon, dtype=np.int64),
-                                    triggering_anchors=(sv.Position.BOTTOM_CENTER,))
+        self._zone = sv.PolygonZone(
+            polygon=np.array(self.polygon, dtype=np.int64), triggering_anchors=(sv.Position.BOTTOM_CENTER,)
+        )
 
     @classmethod
     def from_config(cls, config: ZoneConfig) -> Zone:

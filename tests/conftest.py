@@ -33,17 +33,38 @@ def nanodet_path() -> Path:
     return path
 
 
-def make_track(track_id: int = 1, label: str = "chair", box: tuple[float, float, float, float] = (100, 100, 150, 200),
-               confidence: float = 0.5, **attributes: Any) -> Track:
-    return Track(track_id=track_id, label=label, box=box, confidence=confidence, first_seen_s=0.0, last_seen_s=0.0,
-                 attributes=dict(attributes))
+def make_track(
+    track_id: int = 1,
+    label: str = "chair",
+    box: tuple[float, float, float, float] = (100, 100, 150, 200),
+    confidence: float = 0.5,
+    **attributes: Any,
+) -> Track:
+    return Track(
+        track_id=track_id,
+        label=label,
+        box=box,
+        confidence=confidence,
+        first_seen_s=0.0,
+        last_seen_s=0.0,
+        attributes=dict(attributes),
+    )
 
 
 def violation_payload(violation_id: str = "11111111-2222-3333-4444-555555555555", **overrides: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
-        "id": violation_id, "kind": "street_stall", "state": "start", "camera": "cam-1", "zone": "shopfront",
-        "rule": "no-vending", "track_id": 7, "label": "chair", "start_s": 1.0, "end_s": 5.0,
-        "box": [10.0, 20.0, 110.0, 220.0], "captured_at": datetime(2026, 11, 23, 9, 0, tzinfo=UTC).isoformat(),
+        "id": violation_id,
+        "kind": "street_stall",
+        "state": "start",
+        "camera": "cam-1",
+        "zone": "shopfront",
+        "rule": "no-vending",
+        "track_id": 7,
+        "label": "chair",
+        "start_s": 1.0,
+        "end_s": 5.0,
+        "box": [10.0, 20.0, 110.0, 220.0],
+        "captured_at": datetime(2026, 11, 23, 9, 0, tzinfo=UTC).isoformat(),
         "evidence": [],
     }
     payload.update(overrides)
@@ -66,7 +87,9 @@ def sample_config(tmp_path: Path) -> Path:
     """The sample config with storage and database moved into a temporary folder."""
     text = (REPO / "samples" / "config.yaml").read_text(encoding="utf-8")
     text = text.replace("../../shared/data/videos/", f"{VIDEOS}/")
-    text = text.replace("../var/evidence", str(tmp_path / "evidence")).replace("../var/outbox.sqlite", str(tmp_path / "outbox.sqlite"))
+    text = text.replace("../var/evidence", str(tmp_path / "evidence")).replace(
+        "../var/outbox.sqlite", str(tmp_path / "outbox.sqlite")
+    )
     text = text.replace("sqlite:///../var/nonsite.db", f"sqlite:///{tmp_path / 'nonsite.db'}")
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
@@ -109,8 +132,9 @@ class LiveServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

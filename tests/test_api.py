@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -15,10 +16,11 @@ KEY = {"Idempotency-Key": "11111111-2222-3333-4444-555555555555"}
 DECISION = {"actor": "officer-007", "reason": "goods on the pavement, shop owner present"}
 
 
-def file_ticket(client: TestClient, **overrides: object) -> dict:
+def file_ticket(client: TestClient, **overrides: Any) -> dict[str, Any]:
     response = client.post("/api/v1/tickets", json=violation_payload(**overrides), headers=KEY)
     assert response.status_code == 201, response.text
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def test_create_is_idempotent(client: TestClient) -> None:
@@ -45,9 +47,11 @@ def test_malformed_violation_is_422(client: TestClient) -> None:
 
 def test_list_filters(client: TestClient) -> None:
     file_ticket(client)
-    client.post("/api/v1/tickets", json=violation_payload("22222222-2222-3333-4444-555555555555",
-                                                          kind="shared_bike_misparked", camera="cam-2"),
-                headers={"Idempotency-Key": "22222222-2222-3333-4444-555555555555"})
+    client.post(
+        "/api/v1/tickets",
+        json=violation_payload("22222222-2222-3333-4444-555555555555", kind="shared_bike_misparked", camera="cam-2"),
+        headers={"Idempotency-Key": "22222222-2222-3333-4444-555555555555"},
+    )
     assert client.get("/api/v1/tickets", params={"kind": "shared_bike_misparked"}).json()["total"] == 1
     assert client.get("/api/v1/tickets", params={"camera": "cam-1"}).json()["items"][0]["camera"] == "cam-1"
     assert client.get("/api/v1/tickets", params={"status": "confirmed"}).json()["total"] == 0
@@ -62,7 +66,11 @@ def test_confirm_records_actor_reason_time_and_second_decision_is_409(client: Te
     body = response.json()
     assert body["status"] == "confirmed"
     (decision,) = body["decisions"]
-    assert (decision["action"], decision["actor"], decision["reason"]) == ("confirm", DECISION["actor"], DECISION["reason"])
+    assert (decision["action"], decision["actor"], decision["reason"]) == (
+        "confirm",
+        DECISION["actor"],
+        DECISION["reason"],
+    )
     assert decision["decided_at"]
     second = client.post(f"/api/v1/tickets/{ticket['id']}/reject", json=DECISION)
     assert second.status_code == 409

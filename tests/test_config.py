@@ -49,8 +49,10 @@ def test_valid_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> Non
         (("    fps: 2\n", "    fps: 2\n    frame_rate: 5\n"), "line 4: cameras[0].frame_rate: unknown key"),
         (("    fps: 2\n", "    fps: -1\n"), "line 3: cameras[0].fps: Input should be greater than 0"),
         (("kind: no_vending", "kind: no_smoking"), "line 8: cameras[0].zones[0].kind: Input should be"),
-        (("polygon: [[0, 0], [100, 0], [100, 100]]", "polygon: [[0, 0], [1, 1]]"),
-         "line 9: cameras[0].zones[0].polygon: List should have at least 3 items"),
+        (
+            ("polygon: [[0, 0], [100, 0], [100, 100]]", "polygon: [[0, 0], [1, 1]]"),
+            "line 9: cameras[0].zones[0].polygon: List should have at least 3 items",
+        ),
         (("    zone: shop\n", "    zone: road\n"), "rule 'stall': camera 'cam-1' has no zone 'road'"),
         (("kind: street_stall", "kind: parking"), "line 12: rules[0].kind: Input should be"),
         (("      - path: clip.mp4\n", "      - url: rtsp://10.0.0.1/stream\n"), "RTSP) are not supported yet"),
@@ -67,8 +69,9 @@ def test_each_error_names_path_and_line(tmp_path: Path, mutation: tuple[str, str
 def test_unknown_detector_key_is_reported_under_detector(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, GOOD + "detector:\n  type: nanodet\n  treshold: 0.3\n"))
-    assert info.value.problems == ["line 17: detector.treshold: unknown key (check spelling; see samples/config.yaml "
-                                   "for the allowed keys)"]
+    assert info.value.problems == [
+        "line 17: detector.treshold: unknown key (check spelling; see samples/config.yaml for the allowed keys)"
+    ]
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:

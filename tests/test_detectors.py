@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from detectors.base import DetectorError, ModelFileMissing
 from detectors.config import NanoDetConfig, UltralyticsConfig
+from detectors.images import read_bgr
 from detectors.postprocess import finish
 from detectors.registry import create_detector
 from detectors.types import Detections
@@ -20,13 +20,27 @@ from tests.conftest import DATA, needs_data
 FRAME_25 = DATA / "street_scenes" / "images" / "mcmot_test_25_frame0000.jpg"
 
 
+def read_frame() -> np.ndarray:
+    image = read_bgr(FRAME_25)
+    assert image is not None
+    return image
+
+
 def test_detections_validate_their_shapes() -> None:
     with pytest.raises(ValueError, match=r"xyxy must be \(n, 4\), got \(3,\)"):
-        Detections(xyxy=np.zeros(3, np.float32), confidence=np.zeros(0, np.float32),
-                   class_id=np.zeros(0, np.int64), label=np.zeros(0, dtype=object))
+        Detections(
+            xyxy=np.zeros(3, np.float32),
+            confidence=np.zeros(0, np.float32),
+            class_id=np.zeros(0, np.int64),
+            label=np.zeros(0, dtype=object),
+        )
     with pytest.raises(ValueError, match=r"confidence must be \(2,\)"):
-        Detections(xyxy=np.zeros((2, 4), np.float32), confidence=np.zeros(1, np.float32),
-                   class_id=np.zeros(2, np.int64), label=np.array(["a", "b"], dtype=object))
+        Detections(
+            xyxy=np.zeros((2, 4), np.float32),
+            confidence=np.zeros(1, np.float32),
+            class_id=np.zeros(2, np.int64),
+            label=np.array(["a", "b"], dtype=object),
+        )
 
 
 def test_finish_filters_suppresses_clips_and_maps_labels() -> None:
@@ -43,7 +57,7 @@ def test_finish_filters_suppresses_clips_and_maps_labels() -> None:
 @needs_data
 def test_nanodet_finds_the_parked_cars_in_a_real_frame(nanodet_path: Path) -> None:
     detector = create_detector(NanoDetConfig(model_path=nanodet_path, confidence=0.3))
-    detections = detector.detect(cv2.imread(str(FRAME_25)))
+    detections = detector.detect(read_frame())
     assert detector.info.model_id == "nanodet-coco80-416"
     assert len(detector.info.sha256) == 64
     cars = detections.select(detections.label == "car")

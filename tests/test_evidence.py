@@ -24,8 +24,8 @@ def slice_nals(data: bytes, length_prefixed: bool) -> list[bytes]:
     if length_prefixed:
         i = 0
         while i + 4 <= len(data):
-            size = int.from_bytes(data[i:i + 4], "big")
-            units.append(data[i + 4:i + 4 + size])
+            size = int.from_bytes(data[i : i + 4], "big")
+            units.append(data[i + 4 : i + 4 + size])
             i += 4 + size
     else:
         units = [u.lstrip(b"\x00") for u in data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01")]

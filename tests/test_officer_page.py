@@ -15,8 +15,16 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (`make test` installs it as root)"),
 ]
 # Flags for a closed network: no background connections, no sandbox as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 @pytest.fixture
@@ -37,8 +45,12 @@ def test_officer_sees_evidence_and_confirms_a_ticket(page: Any, chain: dict[str,
     assert cards.count() == 2
     assert page.locator("h1").inner_text() == "非现场执法 · 违法线索审核"
     # Every snapshot really loaded; every clip is decodable by the browser.
-    page.wait_for_function("[...document.querySelectorAll('img.snapshot')].every(i => i.complete && i.naturalWidth > 0)")
-    page.wait_for_function("[...document.querySelectorAll('video.clip')].every(v => v.readyState >= 1 && v.duration > 3)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.snapshot')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    page.wait_for_function(
+        "[...document.querySelectorAll('video.clip')].every(v => v.readyState >= 1 && v.duration > 3)"
+    )
 
     stall = page.locator("article.ticket", has_text="占道经营")
     stall.locator("button.confirm").click()

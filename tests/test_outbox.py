@@ -60,7 +60,7 @@ def test_nothing_is_lost_when_the_api_is_down(tmp_path: Path, client: TestClient
     assert (report.delivered, report.pending) == (0, 1)
     outbox.close()
     reopened = Outbox(path)  # survives a restart of the pipeline
-    ((key, payload),) = reopened.pending()
+    ((_key, payload),) = reopened.pending()
     assert payload["camera"] == "cam-1"
     assert reopened.push_once(HttpTransport("http://test", client=client)).delivered == 1
     assert reopened.pending() == []

@@ -33,51 +33,95 @@ BOX = (100.0, 100.0, 150.0, 200.0)
 FAR = (700.0, 700.0, 750.0, 800.0)
 
 
-def still(track_id: int, label: str, seconds: list[float], box: tuple[float, float, float, float] = BOX,
-          **attrs: Any) -> list[tuple[float, list[tuple[int, str, tuple[float, float, float, float], dict[str, Any]]]]]:
+def still(
+    track_id: int, label: str, seconds: list[float], box: tuple[float, float, float, float] = BOX, **attrs: Any
+) -> list[tuple[float, list[tuple[int, str, tuple[float, float, float, float], dict[str, Any]]]]]:
     return [(t, [(track_id, label, box, attrs)]) for t in seconds]
 
 
 STALL = {"kind": "street_stall", "min_dwell_s": 3.0, "lost_grace_s": 2.0, "cooldown_s": 60.0}
 
 CASES = [
-    Case("fires once after the dwell, ends after the grace period",
-         STALL, still(1, "chair", [0, 1, 2, 3, 4]) + [(5, []), (6, []), (7, [])],
-         [("start", 1), ("end", 1)]),
+    Case(
+        "fires once after the dwell, ends after the grace period",
+        STALL,
+        [*still(1, "chair", [0, 1, 2, 3, 4]), (5, []), (6, []), (7, [])],
+        [("start", 1), ("end", 1)],
+    ),
     Case("does not fire before the dwell", STALL, still(1, "chair", [0, 1, 2, 2.9]), []),
-    Case("a moving object restarts its dwell and never fires",
-         STALL, [(t, [(1, "person", (100 + 80 * t, 100, 150 + 80 * t, 200), {})]) for t in range(6)], []),
-    Case("a short track loss keeps the dwell timer",
-         STALL, still(1, "chair", [0, 1]) + [(2, [])] + still(1, "chair", [3, 4]), [("start", 1), ("end", 1)]),
+    Case(
+        "a moving object restarts its dwell and never fires",
+        STALL,
+        [(t, [(1, "person", (100 + 80 * t, 100, 150 + 80 * t, 200), {})]) for t in range(6)],
+        [],
+    ),
+    Case(
+        "a short track loss keeps the dwell timer",
+        STALL,
+        [*still(1, "chair", [0, 1]), (2, []), *still(1, "chair", [3, 4])],
+        [("start", 1), ("end", 1)],
+    ),
     Case("traffic is never a stall", STALL, still(1, "car", [0, 1, 2, 3, 4]), []),
-    Case("outside the schedule nothing fires",
-         {**STALL, "schedule": [ScheduleWindow(start="20:00", end="23:00")]}, still(1, "chair", [0, 1, 2, 3, 4]), []),
-    Case("per zone: a second object in the same zone within the cooldown does not fire",
-         STALL, [(t, [(1, "chair", BOX, {}), (2, "table", FAR, {})]) for t in range(5)],
-         [("start", 1), ("end", 1)]),
-    Case("per object: each object fires",
-         {**STALL, "per": "object"}, [(t, [(1, "chair", BOX, {}), (2, "table", FAR, {})]) for t in range(5)],
-         [("start", 1), ("start", 2), ("end", 1), ("end", 2)]),
-    Case("per object: a new track id at the same place is the same object (cooldown)",
-         {**STALL, "per": "object"}, still(1, "chair", [0, 1, 2, 3]) + [(4, []), (5, []), (6, []), (7, [])]
-         + still(2, "chair", [8, 9, 10, 11, 12]), [("start", 1), ("end", 1)]),
-    Case("bike pile below the threshold does not fire",
-         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2},
-         still(1, "bicycle", [0, 1, 2, 3]), []),
-    Case("bike pile at the threshold fires",
-         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2, "lost_grace_s": 1.0},
-         [(t, [(1, "bicycle", BOX, {}), (2, "bicycle", (160, 100, 210, 200), {})]) for t in range(4)],
-         [("start", 1), ("end", 1)]),
-    Case("muck truck: uncovered fires without dwell",
-         {"kind": "muck_truck", "min_dwell_s": 0.0, "lost_grace_s": 1.0},
-         [(0, [(1, "truck", BOX, {"cover": "uncovered"})]), (1, [(1, "truck", (300, 100, 350, 200), {"cover": "uncovered"})])],
-         [("start", 1), ("end", 1)]),
-    Case("muck truck: covered does not fire",
-         {"kind": "muck_truck", "min_dwell_s": 0.0}, still(1, "truck", [0, 1, 2], cover="covered"), []),
-    Case("muck truck: unknown cover fires only when configured",
-         {"kind": "muck_truck", "min_dwell_s": 0.0, "cover_states": ["uncovered", "unknown"], "lost_grace_s": 0.5},
-         still(1, "truck", [0, 1]), [("start", 1), ("end", 1)]),
-    Case("low confidence updates are ignored", {**STALL, "min_confidence": 0.9}, still(1, "chair", [0, 1, 2, 3, 4]), []),
+    Case(
+        "outside the schedule nothing fires",
+        {**STALL, "schedule": [ScheduleWindow(start="20:00", end="23:00")]},
+        still(1, "chair", [0, 1, 2, 3, 4]),
+        [],
+    ),
+    Case(
+        "per zone: a second object in the same zone within the cooldown does not fire",
+        STALL,
+        [(t, [(1, "chair", BOX, {}), (2, "table", FAR, {})]) for t in range(5)],
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "per object: each object fires",
+        {**STALL, "per": "object"},
+        [(t, [(1, "chair", BOX, {}), (2, "table", FAR, {})]) for t in range(5)],
+        [("start", 1), ("start", 2), ("end", 1), ("end", 2)],
+    ),
+    Case(
+        "per object: a new track id at the same place is the same object (cooldown)",
+        {**STALL, "per": "object"},
+        [*still(1, "chair", [0, 1, 2, 3]), (4, []), (5, []), (6, []), (7, []), *still(2, "chair", [8, 9, 10, 11, 12])],
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "bike pile below the threshold does not fire",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2},
+        still(1, "bicycle", [0, 1, 2, 3]),
+        [],
+    ),
+    Case(
+        "bike pile at the threshold fires",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2, "lost_grace_s": 1.0},
+        [(t, [(1, "bicycle", BOX, {}), (2, "bicycle", (160, 100, 210, 200), {})]) for t in range(4)],
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "muck truck: uncovered fires without dwell",
+        {"kind": "muck_truck", "min_dwell_s": 0.0, "lost_grace_s": 1.0},
+        [
+            (0, [(1, "truck", BOX, {"cover": "uncovered"})]),
+            (1, [(1, "truck", (300, 100, 350, 200), {"cover": "uncovered"})]),
+        ],
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "muck truck: covered does not fire",
+        {"kind": "muck_truck", "min_dwell_s": 0.0},
+        still(1, "truck", [0, 1, 2], cover="covered"),
+        [],
+    ),
+    Case(
+        "muck truck: unknown cover fires only when configured",
+        {"kind": "muck_truck", "min_dwell_s": 0.0, "cover_states": ["uncovered", "unknown"], "lost_grace_s": 0.5},
+        still(1, "truck", [0, 1]),
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "low confidence updates are ignored", {**STALL, "min_confidence": 0.9}, still(1, "chair", [0, 1, 2, 3, 4]), []
+    ),
 ]
 
 
@@ -86,8 +130,10 @@ def run_case(case: Case) -> list[tuple[str, int]]:
     rule = Rule.build(config, case.zone, CONTEXT)
     events = []
     for pts_s, rows in case.frames:
-        tracks = [make_track(tid, label, box, confidence=0.8 if config.min_confidence < 0.8 else 0.5, **attrs)
-                  for tid, label, box, attrs in rows]
+        tracks = [
+            make_track(tid, label, box, confidence=0.8 if config.min_confidence < 0.8 else 0.5, **attrs)
+            for tid, label, box, attrs in rows
+        ]
         events += rule.update(tracks, pts_s, T0 + timedelta(seconds=pts_s), "config")
     events += rule.finish()
     return [(e.state.value, e.track_id) for e in events]
@@ -120,7 +166,11 @@ def test_same_input_gives_same_event_ids() -> None:
     for _ in range(2):
         rule = Rule.build(config, ZONE, CONTEXT)
         for pts_s, rows in case.frames:
-            for event in rule.update([make_track(t, lbl, b, confidence=0.8) for t, lbl, b, _ in rows], pts_s,
-                                     T0 + timedelta(seconds=pts_s), "config"):
+            for event in rule.update(
+                [make_track(t, lbl, b, confidence=0.8) for t, lbl, b, _ in rows],
+                pts_s,
+                T0 + timedelta(seconds=pts_s),
+                "config",
+            ):
                 ids.append(event.id)
     assert ids[0] == ids[2]

@@ -32,7 +32,7 @@ def test_missing_video(tmp_path: Path) -> None:
 
 
 def test_corrupt_video(corrupt_video: Path) -> None:
-    with pytest.raises(SourceError, match="not a readable video|no decodable frames|corrupt"):
+    with pytest.raises(SourceError, match=r"not a readable video|no decodable frames|corrupt"):
         source = VideoFileSource("cam", corrupt_video, fps=1)
         list(source.frames())
 
@@ -60,8 +60,9 @@ def test_image_folder(tmp_path: Path) -> None:
     assert source.skipped == [tmp_path / "003.jpg"], "an unreadable image is reported, not silently dropped"
 
 
-def test_run_cli_reports_missing_and_corrupt_sources(tmp_path: Path, corrupt_video: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_cli_reports_missing_and_corrupt_sources(
+    tmp_path: Path, corrupt_video: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(
         "cameras:\n  - id: cam\n    inputs:\n      - path: missing.mp4\n"

@@ -23,8 +23,9 @@ def user_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_adapter_translates_results_and_maps_labels(user_weights: Path) -> None:
     # Untrained weights score everything near zero: a tiny threshold makes the adapter's output non-empty.
-    config = UltralyticsConfig(weights=user_weights, confidence=1e-4, imgsz=320,
-                               class_map={str(i): "truck" for i in range(80)})
+    config = UltralyticsConfig(
+        weights=user_weights, confidence=1e-4, imgsz=320, class_map={str(i): "truck" for i in range(80)}
+    )
     detector = create_detector(config)
     assert detector.info.model_id == "ultralytics-bureau-yolo"
     assert len(detector.info.sha256) == 64 and len(detector.info.labels) == 80

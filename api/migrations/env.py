@@ -12,6 +12,8 @@ connection = context.config.attributes.get("connection")
 
 if connection is None:  # `alembic` CLI use: take the URL from the -x argument or the config
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("alembic: pass the database with -x url=sqlite:///path/to/nonsite.db")
     engine = create_engine(url)
     with engine.begin() as own_connection:
         context.configure(connection=own_connection, target_metadata=target_metadata, render_as_batch=True)

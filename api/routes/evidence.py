@@ -10,11 +10,14 @@ from evidence.store import EvidenceIntegrityError
 router = APIRouter(prefix="/api/v1/tickets", tags=["evidence"])
 
 
-@router.get("/{ticket_id}/evidence/{sha256}", responses={
-    200: {"content": {"application/octet-stream": {}}, "description": "The artifact, hash-checked"},
-    404: {"description": "No such ticket, or the artifact is not part of it / missing from the store"},
-    409: {"description": "Stored bytes no longer match the recorded SHA-256"},
-})
+@router.get(
+    "/{ticket_id}/evidence/{sha256}",
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The artifact, hash-checked"},
+        404: {"description": "No such ticket, or the artifact is not part of it / missing from the store"},
+        409: {"description": "Stored bytes no longer match the recorded SHA-256"},
+    },
+)
 def download(ticket: TicketDep, sha256: str, store: StoreDep) -> Response:
     artifact = next((a for a in ticket.artifacts if a.sha256 == sha256), None)
     if artifact is None:
@@ -25,7 +28,12 @@ def download(ticket: TicketDep, sha256: str, store: StoreDep) -> Response:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"artifact {sha256} is missing from the evidence store") from exc
     except EvidenceIntegrityError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"integrity check failed: {exc}") from exc
-    return Response(content=data, media_type=artifact.media_type, headers={
-        "X-Content-SHA256": sha256, "Cache-Control": "private, max-age=3600",
-        "Content-Disposition": f'inline; filename="{artifact.kind}-{sha256[:12]}"',
-    })
+    return Response(
+        content=data,
+        media_type=artifact.media_type,
+        headers={
+            "X-Content-SHA256": sha256,
+            "Cache-Control": "private, max-age=3600",
+            "Content-Disposition": f'inline; filename="{artifact.kind}-{sha256[:12]}"',
+        },
+    )

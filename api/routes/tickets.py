@@ -24,11 +24,21 @@ def to_public(ticket: Ticket) -> TicketPublic:
     return public
 
 
-@router.post("", response_model=TicketPublic, status_code=status.HTTP_201_CREATED,
-             responses={200: {"description": "Already filed under this key (idempotent replay)"},
-                        409: {"description": "Violation already filed under another key"}})
-def create_ticket(violation: ViolationCreate, session: SessionDep, response: Response,
-                  idempotency_key: Annotated[str, Header(min_length=8, max_length=128)]) -> TicketPublic:
+@router.post(
+    "",
+    response_model=TicketPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "Already filed under this key (idempotent replay)"},
+        409: {"description": "Violation already filed under another key"},
+    },
+)
+def create_ticket(
+    violation: ViolationCreate,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
+) -> TicketPublic:
     """File a pipeline violation as a ticket pending officer review. Replays with the same key are no-ops."""
     try:
         ticket, created = crud.create_ticket(session, key=idempotency_key, violation=violation)
@@ -40,13 +50,19 @@ def create_ticket(violation: ViolationCreate, session: SessionDep, response: Res
 
 
 @router.get("", response_model=TicketList)
-def list_tickets(session: SessionDep, settings: SettingsDep, status_filter: Annotated[
-        TicketStatus | None, Query(alias="status")] = None, kind: ViolationKind | None = None,
-        camera: str | None = None, limit: Annotated[int, Query(ge=1)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0) -> TicketList:
+def list_tickets(
+    session: SessionDep,
+    settings: SettingsDep,
+    status_filter: Annotated[TicketStatus | None, Query(alias="status")] = None,
+    kind: ViolationKind | None = None,
+    camera: str | None = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TicketList:
     limit = min(limit, settings.page_size_max)
-    total, rows = crud.list_tickets(session, status=status_filter, kind=kind.value if kind else None,
-                                    camera=camera, limit=limit, offset=offset)
+    total, rows = crud.list_tickets(
+        session, status=status_filter, kind=kind.value if kind else None, camera=camera, limit=limit, offset=offset
+    )
     return TicketList(total=total, items=[to_public(t) for t in rows])
 
 
@@ -63,7 +79,8 @@ def _decide(ticket: Ticket, body: DecisionCreate, action: DecisionAction, sessio
 
 
 DECISION_RESPONSES: dict[int | str, dict[str, str]] = {
-    404: {"description": "No such ticket"}, 409: {"description": "Already decided"},
+    404: {"description": "No such ticket"},
+    409: {"description": "Already decided"},
     422: {"description": "Reason or actor missing"},
 }
 

@@ -35,14 +35,18 @@ class NanoDetDetector:
         self._session, sha256 = open_session(config.model_path, config.threads)
         self._input = self._session.get_inputs()[0].name
         self.info = ModelInfo(model_id=f"nanodet-coco80-{INPUT_SIZE}", sha256=sha256, labels=COCO80)
-        self._centres = {cells * cells: (stride, _grid_centres(stride)) for stride in STRIDES for cells in [INPUT_SIZE // stride]}
+        self._centres = {
+            cells * cells: (stride, _grid_centres(stride)) for stride in STRIDES for cells in [INPUT_SIZE // stride]
+        }
         self._bins = np.arange(REG_MAX + 1, dtype=np.float32)
 
     def _preprocess(self, image: Image) -> npt.NDArray[np.float32]:
         resized = cv2.resize(image, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         return ((resized - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None]
 
-    def _decode(self, outputs: list[npt.NDArray[np.float32]]) -> tuple[npt.NDArray[np.float32], ...]:
+    def _decode(
+        self, outputs: list[npt.NDArray[np.float32]]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         scores: dict[int, npt.NDArray[np.float32]] = {}
         dists: dict[int, npt.NDArray[np.float32]] = {}
         for out in outputs:  # identify outputs by shape, not by name
@@ -73,7 +77,7 @@ class NanoDetDetector:
         h, w = image.shape[:2]
         outputs = self._session.run(None, {self._input: self._preprocess(image)})
         xyxy, scores, classes = self._decode(outputs)
-        xyxy = xyxy * np.array([w, h, w, h], np.float32) / INPUT_SIZE
+        xyxy = (xyxy * np.array([w, h, w, h], np.float32) / INPUT_SIZE).astype(np.float32)
         return finish(xyxy, scores, classes, COCO80, self.config, (w, h))
 
 

@@ -37,8 +37,12 @@ class UltralyticsDetector:
         check_image(image)
         h, w = image.shape[:2]
         result = self._model.predict(
-            image, conf=self.config.confidence, iou=self.config.nms_iou, imgsz=self.config.imgsz,
-            device=self.config.device, verbose=False,
+            image,
+            conf=self.config.confidence,
+            iou=self.config.nms_iou,
+            imgsz=self.config.imgsz,
+            device=self.config.device,
+            verbose=False,
         )[0]
         boxes = result.boxes
         xyxy = boxes.xyxy.cpu().numpy().astype(np.float32)

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
-
+from detectors.images import read_bgr
 from pipeline.sources.base import PacketSink, SourceError
 from pipeline.types import Frame
 
@@ -28,22 +27,28 @@ class ImageFolderSource:
         self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        self.total_frames = len(self.files)
+        self.total_frames: int | None = len(self.files)
         self.time_source = "config" if start_time else "wall_clock"
         self._origin = (start_time or datetime.now(UTC)).astimezone(UTC)
         self.skipped: list[Path] = []
 
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
         for seq, path in enumerate(self.files):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = read_bgr(path)
             if image is None:
                 logger.warning("skipping unreadable image %s", path)
                 self.skipped.append(path)
                 continue
             pts_s = seq / self.fps
-            yield Frame(camera_id=self.camera_id, seq=seq, pts_s=pts_s,
-                        captured_at=self._origin + timedelta(seconds=pts_s), image=image, from_file=True,
-                        time_source=self.time_source)
+            yield Frame(
+                camera_id=self.camera_id,
+                seq=seq,
+                pts_s=pts_s,
+                captured_at=self._origin + timedelta(seconds=pts_s),
+                image=image,
+                from_file=True,
+                time_source=self.time_source,
+            )
 
     def close(self) -> None:
         pass

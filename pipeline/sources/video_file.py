@@ -52,8 +52,14 @@ class VideoFileSource:
     step with the detect stream so the ring buffer always covers the analysed time.
     """
 
-    def __init__(self, camera_id: str, detect_path: Path, fps: float, record_path: Path | None = None,
-                 start_time: datetime | None = None) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        detect_path: Path,
+        fps: float,
+        record_path: Path | None = None,
+        start_time: datetime | None = None,
+    ) -> None:
         self.camera_id = camera_id
         self.fps = fps
         self.path = detect_path
@@ -79,48 +85,56 @@ class VideoFileSource:
             if packet.size:
                 yield _encoded(packet, self._record_origin_s)
 
+    def _decoded(self, on_packet: PacketSink | None) -> Iterator[tuple[float, Any]]:
+        """Every decoded frame with its stream time; record packets go to ``on_packet`` as they are read."""
+        record_iter = self._record_packets() if self._record_container is not None else None
+        pending_record: EncodedPacket | None = None
+        for packet in self._container.demux(self._stream):
+            if not packet.size:
+                continue  # flush packet at end of stream
+            if on_packet is not None and record_iter is None:
+                on_packet(_encoded(packet, self._origin_s))
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError as exc:
+                self.decode_errors += 1
+                logger.warning("%s: skipping corrupt packet at pts %s: %s", self.path, packet.pts, exc)
+                continue
+            for frame in decoded:
+                if frame.pts is None:
+                    continue
+                pts_s = float(frame.pts * self._stream.time_base) - self._origin_s
+                if record_iter is not None and on_packet is not None:
+                    pending_record = _feed_until(record_iter, pending_record, pts_s, on_packet)
+                yield pts_s, frame
+        if record_iter is not None and on_packet is not None:
+            _feed_until(record_iter, pending_record, float("inf"), on_packet)
+
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
         interval = 1.0 / self.fps
         next_due: float | None = None
         seq = 0
-        record_iter = self._record_packets() if self._record_container is not None else None
-        pending_record: EncodedPacket | None = None
         try:
-            for packet in self._container.demux(self._stream):
-                if not packet.size:
-                    continue  # flush packet at end of stream
-                if on_packet is not None and record_iter is None:
-                    on_packet(_encoded(packet, self._origin_s))
-                try:
-                    decoded = packet.decode()
-                except av.error.InvalidDataError as exc:
-                    self.decode_errors += 1
-                    logger.warning("%s: skipping corrupt packet at pts %s: %s", self.path, packet.pts, exc)
-                    continue
-                for frame in decoded:
-                    if frame.pts is None:
-                        continue
-                    pts_s = float(frame.pts * self._stream.time_base) - self._origin_s
-                    if next_due is None:
-                        next_due = pts_s
-                    if record_iter is not None and on_packet is not None:
-                        pending_record = _feed_until(record_iter, pending_record, pts_s, on_packet)
-                    assert next_due is not None
-                    if pts_s + 1e-6 < next_due:
-                        continue
-                    next_due += interval * max(1, int((pts_s - next_due) / interval) + 1)
-                    yield Frame(
-                        camera_id=self.camera_id, seq=seq, pts_s=pts_s,
-                        captured_at=self._origin + timedelta(seconds=pts_s),
-                        image=frame.to_ndarray(format="bgr24"), from_file=True, time_source=self.time_source,
-                    )
-                    seq += 1
+            for pts_s, frame in self._decoded(on_packet):
+                if next_due is None:
+                    next_due = pts_s
+                if pts_s + 1e-6 < next_due:
+                    continue  # decoded (later frames reference it) but not converted or analysed
+                next_due += interval * max(1, int((pts_s - next_due) / interval) + 1)
+                yield Frame(
+                    camera_id=self.camera_id,
+                    seq=seq,
+                    pts_s=pts_s,
+                    captured_at=self._origin + timedelta(seconds=pts_s),
+                    image=frame.to_ndarray(format="bgr24"),
+                    from_file=True,
+                    time_source=self.time_source,
+                )
+                seq += 1
         except av.error.FFmpegError as exc:
             raise SourceError(f"{self.path}: video is corrupt or truncated ({exc})") from exc
         if seq == 0:
             raise SourceError(f"{self.path}: no decodable frames (corrupt or empty video)")
-        if record_iter is not None and on_packet is not None:
-            _feed_until(record_iter, pending_record, float("inf"), on_packet)
 
     def close(self) -> None:
         self._container.close()
@@ -128,8 +142,9 @@ class VideoFileSource:
             self._record_container.close()
 
 
-def _feed_until(packets: Iterator[EncodedPacket], pending: EncodedPacket | None, until_s: float,
-                sink: PacketSink) -> EncodedPacket | None:
+def _feed_until(
+    packets: Iterator[EncodedPacket], pending: EncodedPacket | None, until_s: float, sink: PacketSink
+) -> EncodedPacket | None:
     """Push record packets up to ``until_s``; return the first packet past it (held for next time)."""
     packet = pending or next(packets, None)
     while packet is not None and packet.t_s <= until_s:
@@ -145,7 +160,11 @@ def _stream_origin_s(stream: Any) -> float:
 def _encoded(packet: Any, origin_s: float) -> EncodedPacket:
     pts = int(packet.pts if packet.pts is not None else packet.dts)
     return EncodedPacket(
-        data=bytes(packet), pts=pts, t_s=float(pts * packet.time_base) - origin_s,
-        dts=packet.dts, duration=int(packet.duration or 0), time_base=Fraction(packet.time_base),
+        data=bytes(packet),
+        pts=pts,
+        t_s=float(pts * packet.time_base) - origin_s,
+        dts=packet.dts,
+        duration=int(packet.duration or 0),
+        time_base=Fraction(packet.time_base),
         is_keyframe=bool(packet.is_keyframe),
     )
