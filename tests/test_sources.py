@@ -75,3 +75,13 @@ def test_run_cli_reports_missing_and_corrupt_sources(
     assert "error:" in err and "Traceback" not in err
     assert main(["run", "--config", str(config), "--camera", "other", "--no-push"]) == 2
     assert "no camera 'other'" in capsys.readouterr().err
+
+
+@needs_data
+def test_keyframes_only_when_the_analysis_interval_allows() -> None:
+    slow = VideoFileSource("cam", CLIP_27, fps=1.0)  # the clip has a keyframe every second
+    times = [f.pts_s for f in slow.frames()]
+    assert slow.keyframes_only
+    assert times == pytest.approx([float(i) for i in range(len(times))], abs=0.05)
+    assert len(times) == 16
+    assert not VideoFileSource("cam", CLIP_27, fps=4.0).keyframes_only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,10 @@ class VideoFileSource:
         self._container = _open(detect_path)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
+        self.keyframes_only = 1.0 / fps >= _max_keyframe_gap_s(detect_path) - 1e-3
+        # Decode only what is analysed where the codec allows: when the analysis interval is at least the
+        # keyframe interval, keyframes alone serve every sample; otherwise non-reference frames are skipped.
+        self._stream.codec_context.skip_frame = "NONKEY" if self.keyframes_only else "NONREF"
         self._record_container = _open(record_path) if record_path and record_path != detect_path else None
         record_stream = (self._record_container or self._container).streams.video[0]
         self.record_template = record_stream
@@ -151,6 +156,21 @@ def _feed_until(
         sink(packet)
         packet = next(packets, None)
     return packet
+
+
+def _max_keyframe_gap_s(path: Path) -> float:
+    """Largest distance between keyframes, from a demux-only pass (no decoding); inf when unknown."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            times = [
+                float(p.pts * stream.time_base) for p in container.demux(stream) if p.is_keyframe and p.pts is not None
+            ]
+    except av.error.FFmpegError:
+        return float("inf")
+    if len(times) < 2:
+        return float("inf")
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 def _stream_origin_s(stream: Any) -> float:
