@@ -163,6 +163,8 @@ def _max_keyframe_gap_s(path: Path) -> float:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            if stream.time_base is None:
+                return float("inf")
             times = [
                 float(p.pts * stream.time_base) for p in container.demux(stream) if p.is_keyframe and p.pts is not None
             ]
