@@ -35,11 +35,13 @@ models: $(STAMP)
 demo: models
 	$(BIN)/nonsite demo --port $(PORT)
 
-# Debian's Chromium for the officer-page browser test (installed only when running as root with apt).
+# Debian's Chromium (and a CJK font, so screenshots show Chinese) for the officer-page browser test;
+# installed only when running as root with apt.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	    { echo "installing Debian chromium for the browser test"; apt-get update -qq && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } || \
+	@{ command -v chromium >/dev/null 2>&1 && [ -d /usr/share/fonts/truetype/wqy ]; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { echo "installing Debian chromium and fonts-wqy-zenhei for the browser test"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }; } || \
 	    echo "chromium not installed: the browser test will be skipped"
 
 test: models browser $(TESTSTAMP)

@@ -9,7 +9,7 @@ const I18N = {
     camera: "点位", zone: "区域", time: "时间", object: "目标", statusLabel: "状态",
     reasonPlaceholder: "审核意见（必填）", confirm: "确认违法", reject: "驳回",
     empty: "暂无工单", needReason: "请填写审核意见", needActor: "请填写审核人",
-    decidedBy: "审核", loadFailed: "加载失败：", langButton: "English",
+    decidedBy: "审核", beijing: "(北京时间)", loadFailed: "加载失败：", langButton: "English",
     kinds: { muck_truck: "渣土车未密闭", street_stall: "占道经营", shared_bike_misparked: "共享单车乱停放" },
     statuses: { pending_review: "待审核", confirmed: "已确认违法", rejected: "已驳回" },
     actions: { confirm: "确认", reject: "驳回" },
@@ -22,7 +22,7 @@ const I18N = {
     camera: "Camera", zone: "Zone", time: "Time", object: "Object", statusLabel: "Status",
     reasonPlaceholder: "Review note (required)", confirm: "Confirm violation", reject: "Reject",
     empty: "No tickets", needReason: "Please enter a review note", needActor: "Please enter the officer",
-    decidedBy: "Decided", loadFailed: "Could not load: ", langButton: "中文",
+    decidedBy: "Decided", beijing: "(Beijing time)", loadFailed: "Could not load: ", langButton: "中文",
     kinds: { muck_truck: "Uncovered muck truck", street_stall: "Street stall", shared_bike_misparked: "Misparked shared bike" },
     statuses: { pending_review: "Pending review", confirmed: "Confirmed", rejected: "Rejected" },
     actions: { confirm: "confirmed", reject: "rejected" },
@@ -39,6 +39,12 @@ function applyLanguage() {
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t()[el.dataset.i18nPlaceholder]; });
   document.getElementById("lang-toggle").textContent = t().langButton;
   document.title = t().title;
+}
+
+// Cases are judged in Beijing time whatever the browser's own zone is.
+function formatTime(iso) {
+  const text = new Date(iso).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { timeZone: "Asia/Shanghai", hour12: false });
+  return `${text} ${t().beijing}`;
 }
 
 function show(message) { document.getElementById("message").textContent = message || ""; }
@@ -68,7 +74,7 @@ function renderTicket(ticket) {
   node.querySelector(".ticket-id").textContent = `#${ticket.id}`;
   node.querySelector(".camera").textContent = ticket.camera;
   node.querySelector(".zone").textContent = ticket.zone;
-  node.querySelector(".time").textContent = new Date(ticket.captured_at).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB");
+  node.querySelector(".time").textContent = formatTime(ticket.captured_at);
   node.querySelector(".object").textContent = `${ticket.label} · track ${ticket.track_id}`;
   const status = node.querySelector(".status");
   status.textContent = t().statuses[ticket.status];
@@ -85,7 +91,7 @@ function renderTicket(ticket) {
   if (decision) {
     node.querySelector(".decision-form").remove();
     node.querySelector(".decision").textContent =
-      `${t().decidedBy}: ${decision.actor} ${t().actions[decision.action]} · ${new Date(decision.decided_at).toLocaleString()} · ${decision.reason}`;
+      `${t().decidedBy}: ${decision.actor} ${t().actions[decision.action]} · ${formatTime(decision.decided_at)} · ${decision.reason}`;
   } else {
     node.querySelector(".confirm").addEventListener("click", () => decide(ticket.id, "confirm", node));
     node.querySelector(".reject").addEventListener("click", () => decide(ticket.id, "reject", node));
