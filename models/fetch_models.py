@@ -12,7 +12,6 @@ Nothing is fetched at run time: the detectors only read ``models/cache``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -27,13 +26,7 @@ sys.path.insert(0, str(HERE))
 import onnx  # noqa: E402
 from convert_tfjs import ConversionError, convert  # noqa: E402
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from detectors.base import file_sha256 as sha256_of  # noqa: E402  (the installed package)
 
 
 def fetch_package(spec: dict[str, str], downloads: Path) -> Path:

@@ -21,7 +21,7 @@ class UltralyticsDetector:
         if not weights.exists():  # checked first: ultralytics would otherwise try to download a known name
             raise ModelFileMissing(weights, HINT)
         try:
-            from ultralytics import YOLO
+            from ultralytics.models import YOLO
         except ImportError as exc:
             raise DetectorError("the ultralytics backend needs the extra: pip install 'nonsite[ultralytics]'") from exc
         try:
