@@ -78,22 +78,35 @@ def _run_cameras(
     source: Path | None,
     events_out: IO[str] | None,
     outbox: Outbox,
-) -> dict[str, RunStats]:
+) -> tuple[dict[str, RunStats], list[str]]:
+    """Run each camera to completion. A camera whose input fails is reported and the others still run;
+    everything sealed before a failure is already in the outbox."""
     detector = _detector_for(config)  # one model in memory for every camera
     digest = config_sha256(config_path)
     results: dict[str, RunStats] = {}
+    failures: list[str] = []
     for camera_id in camera_ids:
-        parts = build_parts(config, camera_id, detector, digest, outbox, source)
+        try:
+            parts = build_parts(config, camera_id, detector, digest, outbox, source)
+        except SourceError as exc:
+            print(f"error: camera {camera_id}: {exc}", file=sys.stderr)
+            failures.append(camera_id)
+            continue
         if events_out is not None:
             parts.sinks.append(JsonlEventWriter(events_out))
         runner = CameraRunner(parts)
         with tqdm(total=parts.source.total_frames, desc=camera_id, unit="frame", disable=None) as bar:
             try:
                 results[camera_id] = runner.run(on_frame=lambda _frame: bar.update())
+            except SourceError as exc:
+                bar.write(f"error: camera {camera_id}: {exc} (violations sealed before this point are kept)")
+                failures.append(camera_id)
+                continue
             finally:
                 parts.source.close()
-        bar.write(f"{camera_id}: {results[camera_id].frames} frames analysed, {results[camera_id].events} violation(s)")
-    return results
+            stats = results[camera_id]
+            bar.write(f"{camera_id}: {stats.frames} frames analysed, {stats.events} violation(s)")
+    return results, failures
 
 
 def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
@@ -122,11 +135,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(exc.args[0]) from exc
     outbox = Outbox(config.storage.outbox_path)
     with _open_events(args.events_out) as events_out:
-        stats = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox)
+        stats, failures = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox)
     _print_stage_costs(stats)
     if not args.no_push:
         report = _push(outbox, config, args.push_deadline)
         print(f"outbox: {report.delivered} delivered, {report.pending} pending, {report.rejected} refused")
+    if failures:
+        print(f"error: {len(failures)} camera(s) failed: {', '.join(failures)}", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
@@ -204,7 +220,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(f"the API did not start on {host}:{port} (is the port in use? try --port)")
     outbox = Outbox(config.storage.outbox_path)
     with _open_events(args.events_out) as events_out:
-        stats = _run_cameras(config, config_path, [c.id for c in config.cameras], None, events_out, outbox)
+        stats, _failures = _run_cameras(config, config_path, [c.id for c in config.cameras], None, events_out, outbox)
     _print_stage_costs(stats)
     report = _push(outbox, config, deadline_s=30)
     print(f"\n{report.delivered} violation(s) filed as tickets.")

@@ -69,7 +69,8 @@ def test_run_cli_reports_missing_and_corrupt_sources(
         f"storage:\n  evidence_dir: {tmp_path / 'ev'}\n  outbox_path: {tmp_path / 'ob.sqlite'}\n"
     )
     assert main(["run", "--config", str(config), "--no-push"]) == 2
-    assert "video file not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "camera cam: video file not found" in err and "1 camera(s) failed: cam" in err
     assert main(["run", "--config", str(config), "--camera", "cam", "--source", str(corrupt_video), "--no-push"]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
@@ -85,3 +86,22 @@ def test_keyframes_only_when_the_analysis_interval_allows() -> None:
     assert times == pytest.approx([float(i) for i in range(len(times))], abs=0.05)
     assert len(times) == 16
     assert not VideoFileSource("cam", CLIP_27, fps=4.0).keyframes_only
+
+
+def test_a_failing_camera_does_not_stop_the_others(
+    tmp_path: Path, corrupt_video: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.jpg"), np.full((48, 64, 3), 90, np.uint8))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"cameras:\n  - id: broken\n    inputs:\n      - path: {corrupt_video}\n"
+        f"  - id: good\n    inputs:\n      - path: {folder}\n"
+        f"storage:\n  evidence_dir: {tmp_path / 'ev'}\n  outbox_path: {tmp_path / 'ob.sqlite'}\n"
+    )
+    assert main(["run", "--config", str(config), "--no-push"]) == 2
+    out, err = capsys.readouterr()
+    assert "good: 2 frames analysed" in out
+    assert "error: camera broken:" in err and "1 camera(s) failed: broken" in err
