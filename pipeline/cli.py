@@ -15,9 +15,9 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from detectors.base import Detector, DetectorError
+from detectors.base import Detector, DetectorError, Image
 from detectors.config import NanoDetConfig
-from detectors.images import read_bgr
+from detectors.images import ImageReadError, expand_image_args, read_bgr
 from detectors.registry import create_detector
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox
 from pipeline.assemble import JsonlEventWriter, build_parts
@@ -49,15 +49,22 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- detect
+def _each_image(paths: list[Path]) -> Iterator[tuple[Path, Image | None]]:
+    """Every image named (folders expanded); unreadable ones are reported on stderr and yield None."""
+    for path in expand_image_args(paths):
+        try:
+            yield path, read_bgr(path)
+        except ImageReadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            yield path, None
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     detector = _detector_for(config)
     failures = 0
-    for path in args.images:
-        image = read_bgr(path) if path.is_file() else None
+    for path, image in _each_image(args.images):
         if image is None:
-            reason = "file not found" if not path.exists() else "not a readable image"
-            print(f"error: {path}: {reason}", file=sys.stderr)
             failures += 1
             continue
         detections = detector.detect(image)
@@ -67,6 +74,27 @@ def cmd_detect(args: argparse.Namespace) -> int:
             print(f"{path}: {len(detections)} detection(s)")
             for row in detections.to_records():
                 print(f"  {row['label']:<14} {row['confidence']:.2f}  {row['box']}")
+    return 1 if failures else 0
+
+
+# ---------------------------------------------------------------- plates
+def cmd_plates(args: argparse.Namespace) -> int:
+    from detectors.plates.reader import PlateReader
+
+    reader = PlateReader(min_confidence=args.min_confidence)
+    failures = 0
+    for path, image in _each_image(args.images):
+        if image is None:
+            failures += 1
+            continue
+        reads = reader.read(image)
+        if args.json:
+            records = [r.to_record() for r in reads]
+            print(json.dumps({"image": str(path), "plates": records}, ensure_ascii=False))
+        else:
+            print(f"{path}: {len(reads)} plate(s)")
+            for r in reads:
+                print(f"  {r.text:<10} {r.color:<12} rows={r.rows} conf={r.confidence:.2f} box={list(r.box)}")
     return 1 if failures else 0
 
 
@@ -259,6 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="take the detector settings from this config")
     p.set_defaults(func=cmd_detect)
 
+    p = sub.add_parser("plates", help="find and read licence plates in images (or folders of images)")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.6,
+        help="below this a plate is reported as 'unreadable', never guessed (default 0.6)",
+    )
+    p.set_defaults(func=cmd_plates)
+
     p = sub.add_parser("run", help="process the configured sources to completion and file the violations")
     p.add_argument("--config", type=Path, required=True)
     p.add_argument("--camera", help="only this camera id")
@@ -304,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"error: invalid config {exc}", file=sys.stderr)
-    except (CliError, SourceError, DetectorError) as exc:
+    except (CliError, SourceError, DetectorError, ImageReadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

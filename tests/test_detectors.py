@@ -21,9 +21,7 @@ FRAME_25 = DATA / "street_scenes" / "images" / "mcmot_test_25_frame0000.jpg"
 
 
 def read_frame() -> np.ndarray:
-    image = read_bgr(FRAME_25)
-    assert image is not None
-    return image
+    return read_bgr(FRAME_25)
 
 
 def test_detections_validate_their_shapes() -> None:

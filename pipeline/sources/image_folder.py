@@ -7,13 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from detectors.images import read_bgr
+from detectors.images import IMAGE_SUFFIXES, ImageReadError, read_bgr
 from pipeline.sources.base import PacketSink, SourceError
 from pipeline.types import Frame
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 class ImageFolderSource:
@@ -34,9 +32,10 @@ class ImageFolderSource:
 
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
         for seq, path in enumerate(self.files):
-            image = read_bgr(path)
-            if image is None:
-                logger.warning("skipping unreadable image %s", path)
+            try:
+                image = read_bgr(path)
+            except ImageReadError as exc:
+                logger.warning("skipping %s", exc)
                 self.skipped.append(path)
                 continue
             pts_s = seq / self.fps

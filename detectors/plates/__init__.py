@@ -1,0 +1,1 @@
+"""Licence plates: detection with corner points, rectification, recognition, colour, format validation."""

@@ -1,0 +1,90 @@
+"""Reads every plate in an image: detect → rectify → split rows → recognise → validate → colour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.base import Image, check_image
+from detectors.paths import default_model_path
+from detectors.plates.colour import plate_colour
+from detectors.plates.detector import PlateDetector
+from detectors.plates.formats import is_valid_plate
+from detectors.plates.recognizer import CtcRecognizer
+from detectors.plates.rectify import (
+    DOUBLE_ROW_MAX_ASPECT,
+    DOUBLE_WH,
+    SINGLE_WH,
+    aspect,
+    order_corners,
+    rectify,
+    split_double_row,
+)
+
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    text: str  # the plate, or "unreadable" when no valid read is confident enough
+    raw_text: str  # what the recogniser saw, kept for review
+    color: str
+    rows: int
+    box: tuple[float, float, float, float]
+    corners: list[list[float]]
+    confidence: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "color": self.color,
+            "rows": self.rows,
+            "box": [round(v, 1) for v in self.box],
+            "corners": self.corners,
+            "confidence": round(self.confidence, 4),
+            "raw_text": self.raw_text,
+        }
+
+
+class PlateReader:
+    def __init__(
+        self,
+        detector_path: Path | None = None,
+        recognizer_path: Path | None = None,
+        min_confidence: float = 0.6,
+        threads: int = 2,
+    ) -> None:
+        self.detector = PlateDetector(detector_path or default_model_path("plate-det.onnx"), threads=threads)
+        self.recognizer = CtcRecognizer(recognizer_path or default_model_path("plate-rec-ppocrv4.onnx"), threads)
+        self.min_confidence = min_confidence
+
+    def read(self, image: Image) -> list[PlateRead]:
+        check_image(image)
+        return [self._read_one(image, found.xyxy, found.corners, found.score) for found in self.detector.detect(image)]
+
+    def _read_one(
+        self, image: Image, box: tuple[float, float, float, float], corners: np.ndarray, det_score: float
+    ) -> PlateRead:
+        double = aspect(corners) < DOUBLE_ROW_MAX_ASPECT
+        plate = rectify(image, corners, DOUBLE_WH if double else SINGLE_WH)
+        if double:
+            top, bottom = split_double_row(plate)
+            first, second = self.recognizer.read(top), self.recognizer.read(bottom)
+            raw, confidence = first.text + second.text, first.confidence * second.confidence
+        else:
+            line = self.recognizer.read(plate)
+            raw, confidence = line.text, line.confidence
+        confidence *= det_score
+        valid = is_valid_plate(raw) and confidence >= self.min_confidence
+        return PlateRead(
+            text=raw if valid else UNREADABLE,
+            raw_text=raw,
+            color=plate_colour(plate),
+            rows=2 if double else 1,
+            box=box,
+            corners=[[round(float(x), 1), round(float(y), 1)] for x, y in order_corners(corners)],
+            confidence=confidence,
+        )

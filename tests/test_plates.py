@@ -1,0 +1,141 @@
+"""Licence plates: formats (table), rectification geometry, double-row split, colour, reads on real photos."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from detectors.images import ImageReadError, read_bgr
+from detectors.plates.colour import plate_colour
+from detectors.plates.formats import is_valid_plate
+from detectors.plates.rectify import aspect, order_corners, rectify, split_double_row
+from pipeline.cli import main
+from tests.conftest import DATA, needs_data
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("皖A12345", True),
+        ("京AP7901", True),
+        ("川AF058Y", True),
+        ("粤B1234挂", True),
+        ("湘A1234学", True),
+        ("粤B1234警", True),
+        ("黑AD03210", True),
+        ("沪AF71017", True),
+        ("粤B12345D", True),
+        ("皖1946673", True),
+        ("皖A1234", False),
+        ("皖A123456", False),
+        ("皖I12345", False),
+        ("皖AO1234", False),
+        ("XA12345", False),
+        ("皖A12 345", False),
+        ("", False),
+        ("黑AD03210X", False),
+        ("粤B1234挂5", False),
+    ],
+)
+def test_plate_formats(text: str, valid: bool) -> None:
+    assert is_valid_plate(text) is valid
+
+
+def test_order_corners_from_any_order() -> None:
+    square = np.array([[10, 10], [110, 12], [108, 52], [8, 50]], np.float32)
+    for shift in range(4):
+        assert np.array_equal(order_corners(np.roll(square, shift, axis=0)), square)
+    assert aspect(square) == pytest.approx(2.5, abs=0.05)
+
+
+def test_rectify_undoes_a_perspective_warp() -> None:
+    plate = np.zeros((48, 168, 3), np.uint8)
+    plate[:, :] = (200, 80, 20)
+    cv2.putText(plate, "A12345", (8, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 3)
+    source = np.array([[0, 0], [167, 0], [167, 47], [0, 47]], np.float32)
+    skewed = np.array([[40, 30], [230, 60], [225, 120], [35, 95]], np.float32)
+    scene = np.asarray(cv2.warpPerspective(plate, cv2.getPerspectiveTransform(source, skewed), (300, 200)), np.uint8)
+    restored = rectify(scene, skewed[[2, 0, 3, 1]], (168, 48))  # corners given out of order
+    error = np.abs(restored.astype(int) - plate.astype(int))[4:-4, 4:-4].mean()
+    assert error < 20
+
+
+def test_double_row_split_keeps_each_row() -> None:
+    plate = np.full((84, 132, 3), 255, np.uint8)
+    plate[:30] = (0, 0, 255)  # top row red, bottom row green
+    plate[30:] = (0, 255, 0)
+    top, bottom = split_double_row(plate)
+    assert top.shape[0] < bottom.shape[0]
+    assert top[:, :, 2].mean() > 200 and bottom[:, :, 1].mean() > 200
+    assert top.shape[1] < plate.shape[1], "the top row's two characters sit in the middle"
+
+
+@pytest.mark.parametrize(
+    ("bgr", "colour"),
+    [
+        ((160, 60, 10), "blue"),
+        ((20, 200, 230), "yellow"),
+        ((60, 190, 40), "green"),
+        ((235, 235, 235), "white"),
+        ((25, 25, 25), "black"),
+    ],
+)
+def test_colour_of_flat_plates(bgr: tuple[int, int, int], colour: str) -> None:
+    plate = np.full((48, 168, 3), bgr, np.uint8)
+    cv2.putText(plate, "A12345", (8, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (128, 128, 128), 2)
+    assert plate_colour(plate) == colour
+
+
+def truth() -> list[dict[str, str]]:
+    return list(csv.DictReader((DATA / "license_plate" / "labels_detail.csv").open(encoding="utf-8")))
+
+
+@needs_data
+def test_reads_real_plates(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = truth()
+    assert main(["plates", str(DATA / "license_plate" / "images"), "--json"]) == 0
+    reads = {Path(r["image"]).name: r["plates"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    exact, colours = 0, 0
+    for row in rows:
+        plates = reads[Path(row["file"]).name]
+        expected = row["plate_text"].replace(" ", "")
+        if expected.startswith("unreadable"):
+            assert all(p["text"] == "unreadable" for p in plates), "a tiny plate is never guessed"
+            continue
+        assert plates, f"no plate found in {row['file']}"
+        best = plates[0]
+        exact += best["text"] == expected
+        colours += row["class"].split("_")[1] in best["color"]
+        assert best["rows"] == (2 if "double" in row["class"] else 1)
+        assert len(best["corners"]) == 4 and set(best) >= {"text", "color", "rows", "box", "corners", "confidence"}
+    assert exact >= 6, f"only {exact} of 9 plates read exactly"
+    assert colours >= 7
+
+
+def test_plates_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["plates", str(empty)]) == 2
+    assert "folder holds no images" in capsys.readouterr().err
+    text = tmp_path / "note.jpg"
+    text.write_text("not an image")
+    assert main(["plates", str(text)]) == 1
+    assert "not a readable image" in capsys.readouterr().err
+
+
+def test_huge_image_is_refused_from_its_header(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    limit = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = None
+    try:
+        PILImage.new("1", (20000, 20000)).save(huge)  # 1-bit: small on disk, 1.2 GB if decoded to BGR
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = limit
+    with pytest.raises(ImageReadError, match="over the 50 MP limit"):
+        read_bgr(huge)
