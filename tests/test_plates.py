@@ -14,7 +14,9 @@ from PIL import Image as PILImage
 from detectors.images import ImageReadError, read_bgr
 from detectors.plates.colour import plate_colour
 from detectors.plates.formats import is_valid_plate
+from detectors.plates.reader import PlateRead
 from detectors.plates.rectify import aspect, order_corners, rectify, split_double_row
+from detectors.plates.voting import PlateVote
 from pipeline.cli import main
 from tests.conftest import DATA, needs_data
 
@@ -139,3 +141,32 @@ def test_huge_image_is_refused_from_its_header(tmp_path: Path) -> None:
         PILImage.MAX_IMAGE_PIXELS = limit
     with pytest.raises(ImageReadError, match="over the 50 MP limit"):
         read_bgr(huge)
+
+
+def plate_read(text: str, confidence: float = 0.9, color: str = "yellow") -> PlateRead:
+    return PlateRead(
+        text=text, raw_text=text, color=color, rows=1, box=(0, 0, 10, 5), corners=[], confidence=confidence
+    )
+
+
+@pytest.mark.parametrize(
+    ("reads", "expected"),
+    [
+        ([], "unreadable"),
+        ([("晋HQ3928", 0.9)], "unreadable"),  # one read is not enough
+        ([("晋HQ3928", 0.9), ("晋HQ3928", 0.8)], "晋HQ3928"),
+        (
+            [("晋HQ3928", 0.7), ("晋HO3928", 0.95), ("晋HQ3928", 0.7)],
+            "晋HQ3928",
+        ),  # majority beats one confident misread
+        ([("unreadable", 0.0)] * 5 + [("京AP7901", 0.8)] * 2, "京AP7901"),
+    ],
+)
+def test_plate_voting(reads: list[tuple[str, float]], expected: str) -> None:
+    vote = PlateVote()
+    for text, confidence in reads:
+        vote.add(plate_read(text, confidence))
+    text, colour, share = vote.result()
+    assert text == expected
+    assert (colour == "yellow") is (expected != "unreadable")
+    assert 0.0 <= share <= 1.0

@@ -43,7 +43,7 @@ def priors_for(height: int, width: int) -> npt.NDArray[np.float32]:
 
 
 class PlateDetector:
-    def __init__(self, model_path: Path, max_side: int = 1024, threshold: float = 0.7, threads: int = 2) -> None:
+    def __init__(self, model_path: Path, max_side: int = 2048, threshold: float = 0.7, threads: int = 2) -> None:
         self._session, self.sha256 = open_session(model_path, threads)
         self._input = self._session.get_inputs()[0].name
         self.max_side = max_side
