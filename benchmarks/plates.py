@@ -3,7 +3,8 @@
 Usage: ``python benchmarks/plates.py [--data ../shared/data] [--repeat 5]``
 Labels: ``license_plate/labels_detail.csv`` and ``truck_cover/plate_labels_detail.csv``.
 Exact = the plate overlapping the labelled box (IoU > 0.5) reads exactly the label (spaces ignored); a label
-of "unreadable" or "illegible" counts as correct when nothing valid is claimed. Latency is measured per image (detect + read every plate found).
+of "unreadable" or "illegible" counts as correct when nothing valid is claimed. Latency is measured per
+image (detect + read every plate found).
 """
 
 from __future__ import annotations
