@@ -98,6 +98,34 @@ def cmd_plates(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# ---------------------------------------------------------------- eval
+def cmd_eval(args: argparse.Namespace) -> int:
+    from detectors.plates.reader import PlateReader
+    from pipeline import evaluation
+
+    labels = evaluation.load_labels(args.folder)
+    if not labels:
+        raise CliError(f"{args.folder}: no labels.csv found (format: file,class,x1,y1,x2,y2)")
+    config = load_config(args.config) if args.config else None
+    detector = _detector_for(config)
+    plates = PlateReader()
+    report = evaluation.Report()
+    for file, rows in tqdm(sorted(evaluation.by_file(labels).items()), desc="eval", unit="image", disable=None):
+        image = read_bgr(args.folder / file)
+        start = time.perf_counter()
+        detections = detector.detect(image)
+        report.latency_ms["detect"].append((time.perf_counter() - start) * 1000)
+        evaluation.score_detections(report, rows, detections)
+        if any(evaluation.is_plate(row) for row in rows):
+            start = time.perf_counter()
+            reads = plates.read(image)
+            report.latency_ms["plates"].append((time.perf_counter() - start) * 1000)
+            evaluation.score_plates(report, rows, [(r.box, r.text) for r in reads])
+    summary = evaluation.summarise(report)
+    print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else evaluation.format_summary(summary))
+    return 0
+
+
 # ---------------------------------------------------------------- run
 def _run_cameras(
     config: NonsiteConfig,
@@ -297,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="below this a plate is reported as 'unreadable', never guessed (default 0.6)",
     )
     p.set_defaults(func=cmd_plates)
+
+    p = sub.add_parser("eval", help="score detector and plate reader on a labelled folder (../shared/data format)")
+    p.add_argument("folder", type=Path, help="root holding */labels.csv (e.g. ../shared/data)")
+    p.add_argument("--config", type=Path, help="take the detector settings from this config")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("run", help="process the configured sources to completion and file the violations")
     p.add_argument("--config", type=Path, required=True)

@@ -1,0 +1,204 @@
+"""Scoring against labelled folders in the ../shared/data CSV format (``file,class,x1,y1,x2,y2``).
+
+Object labels are mapped to detector labels (``truck_*`` → ``truck``, bikes → ``bicycle``, ``plate_*`` →
+plates); ``image:*`` rows are image-level facts. Detections match labels greedily by IoU, best score first.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.types import Detections
+
+Box = tuple[float, float, float, float]
+
+# Dataset class prefix → detector label. Labels with no mapping are reported as "not scored".
+CLASS_MAP: dict[str, str] = {
+    "truck_": "truck",
+    "shared_bike_parked": "bicycle",
+    "shared_bike_ridden": "bicycle",
+    "bicycle_": "bicycle",
+    "plate_": "plate",
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    file: str
+    cls: str
+    box: Box | None  # None for image-level labels
+    text: str | None = None  # plate text from the *_detail.csv files
+
+
+@dataclass
+class ClassScore:
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        found = self.true_positives + self.false_positives
+        return self.true_positives / found if found else None
+
+    @property
+    def recall(self) -> float | None:
+        wanted = self.true_positives + self.false_negatives
+        return self.true_positives / wanted if wanted else None
+
+
+@dataclass
+class Report:
+    classes: dict[str, ClassScore] = field(default_factory=lambda: defaultdict(ClassScore))
+    not_scored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    image_level: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def iou(a: Box, b: Box) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def mapped_class(cls: str) -> str | None:
+    return next((target for prefix, target in CLASS_MAP.items() if cls.startswith(prefix)), None)
+
+
+def match(truths: list[Box], found: list[tuple[Box, float]], min_iou: float) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives), matching best-scored detections first."""
+    unmatched = list(range(len(truths)))
+    tp = 0
+    for box, _score in sorted(found, key=lambda f: -f[1]):
+        best = max(unmatched, key=lambda i: iou(box, truths[i]), default=None)
+        if best is not None and iou(box, truths[best]) >= min_iou:
+            unmatched.remove(best)
+            tp += 1
+    return tp, len(found) - tp, len(unmatched)
+
+
+def load_labels(root: Path) -> list[Label]:
+    """Every ``labels.csv`` (and ``plate_labels.csv``) under ``root``, with plate text from ``*_detail.csv``."""
+    labels: list[Label] = []
+    for path in sorted([*root.rglob("labels.csv"), *root.rglob("plate_labels.csv")]):
+        detail = path.with_name(path.stem + "_detail.csv")
+        texts: dict[tuple[str, str], str] = {}
+        if detail.is_file():
+            for row in csv.DictReader(detail.open(encoding="utf-8")):
+                texts[(row["file"], row["x1"])] = (row.get("plate_text") or "").replace(" ", "")
+        for row in csv.DictReader(path.open(encoding="utf-8")):
+            box = None
+            if row["x1"]:
+                box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
+            labels.append(Label(file=row["file"], cls=row["class"], box=box, text=texts.get((row["file"], row["x1"]))))
+    return labels
+
+
+def by_file(labels: Iterable[Label]) -> dict[str, list[Label]]:
+    grouped: dict[str, list[Label]] = defaultdict(list)
+    for label in labels:
+        grouped[label.file].append(label)
+    return dict(grouped)
+
+
+PLATE_CLASS = "plate (IoU>0.7, exact text)"
+UNREADABLE_LABELS = ("unreadable", "illegible")
+
+
+def is_plate(label: Label) -> bool:
+    return label.box is not None and mapped_class(label.cls) == "plate"
+
+
+def _box(values: Iterable[float]) -> Box:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
+
+
+def score_detections(report: Report, rows: list[Label], detections: Detections) -> None:
+    """Per-class matching at IoU 0.5 for the classes labelled in this image; image-level facts counted."""
+    wanted: dict[str, list[Box]] = defaultdict(list)
+    for row in rows:
+        if row.box is None:
+            kind = row.cls.removeprefix("image:")
+            report.image_level[f"{kind}: images"] += 1
+            if kind == "no_shared_bike_identified" and "bicycle" in set(detections.label):
+                report.image_level[f"{kind}: images with a bicycle detection"] += 1
+            continue
+        target = mapped_class(row.cls)
+        if target is None:
+            report.not_scored[row.cls] += 1
+        elif target != "plate":
+            wanted[target].append(row.box)
+    for target, boxes in wanted.items():
+        chosen = detections.select(detections.label == target)
+        found = [(_box(chosen.xyxy[i]), float(chosen.confidence[i])) for i in range(len(chosen))]
+        tp, fp, fn = match(boxes, found, 0.5)
+        score = report.classes[target]
+        score.true_positives += tp
+        score.false_positives += fp
+        score.false_negatives += fn
+
+
+def score_plates(
+    report: Report, rows: list[Label], reads: list[tuple[Box, str]], unreadable: str = "unreadable"
+) -> None:
+    """The CCPD rule: a plate counts when a read overlaps it at IoU > 0.7 with exactly the right text.
+
+    A label marked unreadable/illegible must not receive a valid-looking read (that would be a guess)."""
+    score = report.classes[PLATE_CLASS]
+    for row in rows:
+        if not is_plate(row) or row.box is None:
+            continue
+        expected = (row.text or "").replace(" ", "")
+        hits = [text for box, text in reads if iou(box, row.box) > 0.7]
+        if not expected or expected.startswith(UNREADABLE_LABELS):
+            score.false_positives += any(text != unreadable for text in hits)
+        elif expected in hits:
+            score.true_positives += 1
+        else:
+            score.false_negatives += 1
+            score.false_positives += any(text not in (unreadable, expected) for text in hits)
+
+
+def summarise(report: Report) -> dict[str, Any]:
+    return {
+        "classes": {
+            name: {
+                "precision": s.precision,
+                "recall": s.recall,
+                "tp": s.true_positives,
+                "fp": s.false_positives,
+                "fn": s.false_negatives,
+            }
+            for name, s in report.classes.items()
+        },
+        "image_level": dict(report.image_level),
+        "not_scored": dict(report.not_scored),
+        "latency_ms": {
+            stage: {"median": round(statistics.median(v), 1), "p95": round(float(np.percentile(v, 95)), 1)}
+            for stage, v in report.latency_ms.items()
+        },
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = [f"{'class':32} {'precision':>9} {'recall':>7}   tp  fp  fn"]
+    for name, row in summary["classes"].items():
+        p_text = "-" if row["precision"] is None else f"{row['precision']:.2f}"
+        r_text = "-" if row["recall"] is None else f"{row['recall']:.2f}"
+        lines.append(f"{name:32} {p_text:>9} {r_text:>7}  {row['tp']:3} {row['fp']:3} {row['fn']:3}")
+    lines += [f"image-level  {name}: {count}" for name, count in summary["image_level"].items()]
+    lines += [f"not scored yet (no detector for it): {name} x{count}" for name, count in summary["not_scored"].items()]
+    lines += [
+        f"latency {stage}: median {v['median']} ms, p95 {v['p95']} ms" for stage, v in summary["latency_ms"].items()
+    ]
+    return "\n".join(lines)

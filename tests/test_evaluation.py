@@ -1,0 +1,74 @@
+"""`nonsite eval`: matching rules (table-driven) and the report on ../shared/data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.evaluation import ClassScore, iou, load_labels, mapped_class, match
+from tests.conftest import DATA, needs_data
+
+A = (0.0, 0.0, 10.0, 10.0)
+B = (20.0, 20.0, 30.0, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("truths", "found", "expected"),
+    [
+        ([], [], (0, 0, 0)),
+        ([A], [], (0, 0, 1)),
+        ([], [(A, 0.9)], (0, 1, 0)),
+        ([A], [(A, 0.9)], (1, 0, 0)),
+        ([A], [(A, 0.9), ((0.5, 0.5, 10.5, 10.5), 0.8)], (1, 1, 0)),  # a duplicate is a false positive
+        ([A, B], [((1.0, 1.0, 11.0, 11.0), 0.5), (B, 0.9)], (2, 0, 0)),
+        ([A], [((5.0, 5.0, 15.0, 15.0), 0.9)], (0, 1, 1)),  # IoU 0.14 < 0.5
+    ],
+)
+def test_match(truths, found, expected) -> None:
+    assert match(truths, found, 0.5) == expected
+
+
+def test_iou_and_scores() -> None:
+    assert iou(A, A) == 1.0 and iou(A, B) == 0.0
+    assert iou(A, (5.0, 0.0, 15.0, 10.0)) == pytest.approx(1 / 3)
+    assert ClassScore(3, 1, 1).precision == 0.75 and ClassScore(3, 1, 1).recall == 0.75
+    assert ClassScore().precision is None
+    assert (mapped_class("truck_covered_net"), mapped_class("plate_yellow_double"), mapped_class("goods")) == (
+        "truck",
+        "plate",
+        None,
+    )
+
+
+def test_labels_with_plate_text(tmp_path: Path) -> None:
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "labels.csv").write_text(
+        "file,class,x1,y1,x2,y2\na.jpg,plate_blue_single,1,2,3,4\nb.jpg,image:no_vendor_seen,,,,\n"
+    )
+    (tmp_path / "set" / "labels_detail.csv").write_text(
+        "file,class,x1,y1,x2,y2,plate_text\na.jpg,plate_blue_single,1,2,3,4,皖A 12345\n"
+    )
+    plate, image_level = load_labels(tmp_path)
+    assert plate.box == (1.0, 2.0, 3.0, 4.0) and plate.text == "皖A12345"
+    assert image_level.box is None and image_level.cls == "image:no_vendor_seen"
+
+
+def test_eval_without_labels_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "no labels.csv found" in capsys.readouterr().err
+
+
+@needs_data
+def test_eval_on_shared_data(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(DATA), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    plates = report["classes"]["plate (IoU>0.7, exact text)"]
+    assert plates["tp"] + plates["fn"] == 17  # legible plates labelled in license_plate/ and truck_cover/
+    assert plates["recall"] >= 0.7
+    assert report["classes"]["truck"]["tp"] + report["classes"]["truck"]["fn"] == 10
+    assert report["image_level"]["no_vendor_seen: images"] == 8
+    assert report["not_scored"]["goods_outside_shop"] == 1
+    assert set(report["latency_ms"]) == {"detect", "plates"}
