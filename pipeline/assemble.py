@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import IO
 
 from detectors.base import Detector
+from detectors.plates.reader import PlateReader
 from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
 from evidence.store import ContentStore
-from evidence.types import ViolationEvent
+from evidence.types import ViolationEvent, ViolationKind
 from pipeline.config import NonsiteConfig
+from pipeline.plate_step import PlateStep
 from pipeline.rules import EventContext, Rule
 from pipeline.runner import RunnerParts
 from pipeline.sources.factory import open_source
@@ -40,6 +42,10 @@ def build_parts(
     if camera.detect_on_zone_crops:
         crop_regions = [rule.zone.bounding_xyxy for rule in rules]
         crop_regions = sorted(set(crop_regions))
+    plates = None
+    wants_plates = any(r.kind is ViolationKind.MUCK_TRUCK for r in config.rules if r.camera == camera.id)
+    if camera.read_plates or (camera.read_plates is None and wants_plates):
+        plates = PlateStep(PlateReader(threads=config.detector.threads))
     storage = config.storage
     locker = EvidenceLocker(ContentStore(storage.evidence_dir), outbox, storage.pre_roll_s, storage.post_roll_s)
     return RunnerParts(
@@ -49,6 +55,7 @@ def build_parts(
         rules=rules,
         locker=locker,
         crop_regions=crop_regions,
+        plates=plates,
         nms_iou=config.detector.nms_iou,
         pre_roll_s=storage.pre_roll_s,
         post_roll_s=storage.post_roll_s,
@@ -79,6 +86,7 @@ class JsonlEventWriter:
                 "box",
                 "captured_at",
                 "attributes",
+                "plate",
             )
         }
         line["evidence"] = row["evidence"]

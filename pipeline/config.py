@@ -75,6 +75,9 @@ class CameraConfig(_Section):
     detect_on_zone_crops: bool = Field(
         False, description="Also run the detector on each zone's bounding rectangle at native resolution."
     )
+    read_plates: bool | None = Field(
+        None, description="Read and vote plates on truck tracks; null = only when the camera has a muck_truck rule."
+    )
 
     @model_validator(mode="after")
     def _roles_and_zones(self) -> CameraConfig:

@@ -212,6 +212,7 @@ class Rule:
             time_source=time_source,
             key_frame_pts_s=pts_s,
             attributes=dict(track.attributes),
+            plate=track.attributes.get("plate"),
             model_id=self.context.model_id,
             model_sha256=self.context.model_sha256,
             config_sha256=self.context.config_sha256,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from detectors.base import Detector
 from evidence.locker import EvidenceLocker, PendingCase
 from evidence.types import EventState, ViolationEvent
+from pipeline.plate_step import PlateStep
 from pipeline.regions import detect_regions
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.rules import Rule
@@ -35,6 +36,7 @@ class RunnerParts:
     locker: EvidenceLocker
     sinks: list[EventSink] = field(default_factory=list)
     crop_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
+    plates: PlateStep | None = None
     nms_iou: float = 0.5
     pre_roll_s: float = 3.0
     post_roll_s: float = 3.0
@@ -90,7 +92,11 @@ class CameraRunner:
             detections = detect_regions(self.parts.detector, frame.image, self.parts.crop_regions, self.parts.nms_iou)
         with self._timer("track"):
             tracks, _ = self.parts.tracker.update(detections, frame.pts_s)
-            self.parts.tracker.forget_older_than(frame.pts_s - 60.0)
+            forgotten = self.parts.tracker.forget_older_than(frame.pts_s - 60.0)
+        if self.parts.plates is not None:
+            with self._timer("plates"):
+                self.parts.plates.update(frame.image, tracks)
+                self.parts.plates.forget(forgotten)
         with self._timer("rules"):
             events = [
                 e

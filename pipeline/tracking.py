@@ -80,7 +80,9 @@ class Tracker:
         track.attributes.update(detections.attributes[index])
         return track
 
-    def forget_older_than(self, pts_s: float) -> None:
-        """Drop bookkeeping for tracks not seen since ``pts_s`` (ByteTrack has dropped them too)."""
-        for track_id in [t for t, track in self._tracks.items() if track.last_seen_s < pts_s]:
+    def forget_older_than(self, pts_s: float) -> list[int]:
+        """Drop bookkeeping for tracks not seen since ``pts_s`` (ByteTrack has dropped them too); return their ids."""
+        stale = [t for t, track in self._tracks.items() if track.last_seen_s < pts_s]
+        for track_id in stale:
             del self._tracks[track_id]
+        return stale

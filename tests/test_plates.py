@@ -170,3 +170,25 @@ def test_plate_voting(reads: list[tuple[str, float]], expected: str) -> None:
     assert text == expected
     assert (colour == "yellow") is (expected != "unreadable")
     assert 0.0 <= share <= 1.0
+
+
+@needs_data
+def test_plate_step_votes_per_track_into_attributes() -> None:
+    from detectors.plates.reader import PlateReader
+    from pipeline.plate_step import PlateStep
+    from tests.conftest import make_track
+
+    image = read_bgr(DATA / "license_plate" / "images" / "hyperlpr_dataset_0.jpg")  # box truck rear, 川AF058Y
+    h, w = image.shape[:2]
+    step = PlateStep(PlateReader())
+    truck = make_track(3, "truck", (0, 0, w - 1, h - 1))
+    car = make_track(4, "car", (0, 0, w - 1, h - 1))
+    step.update(image, [truck, car])
+    assert "plate" not in truck.attributes, "one read is not yet a vote"
+    step.update(image, [truck, car])
+    assert truck.attributes["plate"] == "川AF058Y" and truck.attributes["plate_color"] == "blue"
+    assert "plate" not in car.attributes, "only the configured labels are read"
+    step.forget([3])
+    fresh = make_track(3, "truck", (0, 0, w - 1, h - 1))
+    step.update(image, [fresh])
+    assert "plate" not in fresh.attributes
