@@ -18,12 +18,17 @@ class PlateStep:
     labels: frozenset[str] = frozenset({"truck"})
     min_votes: int = 2
     margin: float = 0.05  # plates sit on the box edge: widen the crop a little
+    min_confidence: float = 0.3  # low-scoring "trucks" are mostly clutter: not worth a plate read
+    settled_votes: int = 3  # once this many reads agree, stop reading this track (plate reads cost ~50 ms)
     _votes: dict[int, PlateVote] = field(default_factory=dict)
 
     def update(self, image: Image, tracks: Iterable[Track]) -> None:
         h, w = image.shape[:2]
         for track in tracks:
-            if track.label not in self.labels:
+            vote = self._votes.setdefault(track.track_id, PlateVote(min_votes=self.min_votes))
+            if track.label not in self.labels or track.confidence < self.min_confidence:
+                continue
+            if vote.leading_votes() >= self.settled_votes:
                 continue
             x1, y1, x2, y2 = track.box
             mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
@@ -34,7 +39,6 @@ class PlateStep:
             reads = self.reader.read(image[top:bottom, left:right].copy())
             if not reads:
                 continue
-            vote = self._votes.setdefault(track.track_id, PlateVote(min_votes=self.min_votes))
             vote.add(max(reads, key=lambda r: r.confidence))
             text, colour, share = vote.result()
             if text != UNREADABLE:

@@ -181,14 +181,40 @@ def test_plate_step_votes_per_track_into_attributes() -> None:
     image = read_bgr(DATA / "license_plate" / "images" / "hyperlpr_dataset_0.jpg")  # box truck rear, 川AF058Y
     h, w = image.shape[:2]
     step = PlateStep(PlateReader())
-    truck = make_track(3, "truck", (0, 0, w - 1, h - 1))
-    car = make_track(4, "car", (0, 0, w - 1, h - 1))
+    truck = make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
+    car = make_track(4, "car", (0, 0, w - 1, h - 1), confidence=0.9)
     step.update(image, [truck, car])
     assert "plate" not in truck.attributes, "one read is not yet a vote"
     step.update(image, [truck, car])
     assert truck.attributes["plate"] == "川AF058Y" and truck.attributes["plate_color"] == "blue"
     assert "plate" not in car.attributes, "only the configured labels are read"
     step.forget([3])
-    fresh = make_track(3, "truck", (0, 0, w - 1, h - 1))
+    fresh = make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
     step.update(image, [fresh])
     assert "plate" not in fresh.attributes
+
+
+@needs_data
+def test_plate_step_stops_reading_a_settled_track() -> None:
+    from detectors.plates.reader import PlateReader
+    from pipeline.plate_step import PlateStep
+    from tests.conftest import make_track
+
+    image = read_bgr(DATA / "license_plate" / "images" / "hyperlpr_dataset_0.jpg")
+    h, w = image.shape[:2]
+
+    class CountingReader(PlateReader):
+        calls = 0
+
+        def read(self, image: np.ndarray) -> list[PlateRead]:
+            self.calls += 1
+            return super().read(image)
+
+    reader = CountingReader()
+    step = PlateStep(reader, settled_votes=2)
+    truck = make_track(1, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
+    weak = make_track(2, "truck", (0, 0, w - 1, h - 1), confidence=0.1)
+    for _ in range(4):
+        step.update(image, [truck, weak])
+    assert reader.calls == 2, "two agreeing reads settle the plate; the low-confidence track is never read"
+    assert truck.attributes["plate"] == "川AF058Y"

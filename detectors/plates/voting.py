@@ -24,6 +24,13 @@ class PlateVote:
         self._count[read.text] += 1
         self._colour[read.text][read.color] += 1
 
+    def leading_votes(self) -> int:
+        """How many reads agree with the current leader."""
+        if not self._score:
+            return 0
+        best = max(self._score, key=lambda text: (self._score[text], self._count[text]))
+        return self._count[best]
+
     def result(self) -> tuple[str, str | None, float]:
         """(text, colour, share of the confidence mass) — text is "unreadable" until a read has enough votes."""
         if not self._score:
