@@ -20,6 +20,8 @@ class PlateStep:
     margin: float = 0.05  # plates sit on the box edge: widen the crop a little
     min_confidence: float = 0.3  # low-scoring "trucks" are mostly clutter: not worth a plate read
     settled_votes: int = 3  # once this many reads agree, stop reading this track (plate reads cost ~50 ms)
+    max_attempts: int = 8  # a track whose plate is not visible is not read forever
+    _attempts: dict[int, int] = field(default_factory=dict)
     _votes: dict[int, PlateVote] = field(default_factory=dict)
 
     def update(self, image: Image, tracks: Iterable[Track]) -> None:
@@ -28,8 +30,10 @@ class PlateStep:
             vote = self._votes.setdefault(track.track_id, PlateVote(min_votes=self.min_votes))
             if track.label not in self.labels or track.confidence < self.min_confidence:
                 continue
-            if vote.leading_votes() >= self.settled_votes:
+            attempts = self._attempts.get(track.track_id, 0)
+            if vote.leading_votes() >= self.settled_votes or attempts >= self.max_attempts:
                 continue
+            self._attempts[track.track_id] = attempts + 1
             x1, y1, x2, y2 = track.box
             mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
             left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
@@ -47,3 +51,4 @@ class PlateStep:
     def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:
             self._votes.pop(track_id, None)
+            self._attempts.pop(track_id, None)

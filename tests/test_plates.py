@@ -218,3 +218,25 @@ def test_plate_step_stops_reading_a_settled_track() -> None:
         step.update(image, [truck, weak])
     assert reader.calls == 2, "two agreeing reads settle the plate; the low-confidence track is never read"
     assert truck.attributes["plate"] == "川AF058Y"
+
+
+def test_plate_step_gives_up_on_a_track_without_a_visible_plate() -> None:
+    from detectors.plates.reader import PlateReader
+    from pipeline.plate_step import PlateStep
+    from tests.conftest import make_track
+
+    class CountingReader(PlateReader):
+        calls = 0
+
+        def read(self, image: np.ndarray) -> list[PlateRead]:
+            self.calls += 1
+            return super().read(image)
+
+    reader = CountingReader()
+    step = PlateStep(reader, max_attempts=3)
+    blank = np.full((200, 300, 3), 128, np.uint8)
+    truck = make_track(1, "truck", (0, 0, 299, 199), confidence=0.9)
+    for _ in range(6):
+        step.update(blank, [truck])
+    assert reader.calls == 3
+    assert "plate" not in truck.attributes
