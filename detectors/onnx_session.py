@@ -19,6 +19,9 @@ def open_session(path: Path, threads: int, hint: str = FETCH_HINT) -> tuple[ort.
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Several sessions (detector, plate detector, recogniser) take turns on few cores: threads that spin
+    # after a run would steal the next session's CPU.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
