@@ -50,7 +50,7 @@ def main() -> None:
                 float(found.confidence[i])
                 for i in range(len(found))
                 if found.label[i] in accepted and iou(tuple(found.xyxy[i]), box) >= 0.3
-            ]  # type: ignore[arg-type]
+            ]
             scores.append(max(hits, default=0.0))
         print(f"{Path(file).name:32} {box!s:24} {scores[0]:6.2f} {scores[1]:6.2f} {times[0]:9.0f} {times[1]:9.0f}")
 
