@@ -19,6 +19,7 @@ import numpy as np
 from detectors.config import CenterNetConfig, NanoDetConfig
 from detectors.images import read_bgr
 from detectors.registry import create_detector
+from pipeline.evaluation import iou
 
 MAPPING = {
     "truck_": "truck",
@@ -32,12 +33,9 @@ def _mapped(label: str) -> str | None:
     return next((coco for prefix, coco in MAPPING.items() if label.startswith(prefix)), None)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _box(values: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
 
 
 def load_truth(data: Path) -> dict[str, list[tuple[str, np.ndarray]]]:
@@ -70,7 +68,7 @@ def main() -> None:
                 scores = [
                     float(detections.confidence[i])
                     for i in range(len(detections))
-                    if detections.label[i] == coco and _iou(detections.xyxy[i], box) >= 0.5
+                    if detections.label[i] == coco and iou(_box(detections.xyxy[i]), _box(box)) >= 0.5
                 ]
                 found[coco].append(max(scores, default=0.0))
         for coco, best in sorted(found.items()):

@@ -19,13 +19,7 @@ import numpy as np
 
 from detectors.images import read_bgr
 from detectors.plates.reader import UNREADABLE, PlateReader
-
-
-def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
+from pipeline.evaluation import iou
 
 
 def main() -> None:
@@ -51,8 +45,8 @@ def main() -> None:
         expected = row["plate_text"].replace(" ", "")
         if expected.startswith(("illegible", "unreadable")):
             expected = UNREADABLE
-        truth_box = tuple(float(row[k]) for k in ("x1", "y1", "x2", "y2"))
-        matched = [r for r in reads if iou(r.box, truth_box) > 0.5]  # type: ignore[arg-type]
+        truth_box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
+        matched = [r for r in reads if iou(r.box, truth_box) > 0.5]
         reads = matched or reads
         got = reads[0].text if reads else UNREADABLE
         if expected.startswith(UNREADABLE):

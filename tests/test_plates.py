@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from detectors.images import ImageReadError, read_bgr
 from detectors.plates.colour import plate_colour
 from detectors.plates.formats import is_valid_plate
-from detectors.plates.reader import PlateRead
+from detectors.plates.reader import PlateRead, PlateReader
 from detectors.plates.rectify import aspect, order_corners, rectify, split_double_row
 from detectors.plates.voting import PlateVote
 from pipeline.cli import main
@@ -143,6 +143,16 @@ def test_huge_image_is_refused_from_its_header(tmp_path: Path) -> None:
         read_bgr(huge)
 
 
+class CountingReader(PlateReader):
+    """The real reader, counting its calls."""
+
+    calls = 0
+
+    def read(self, image: np.ndarray) -> list[PlateRead]:
+        self.calls += 1
+        return super().read(image)
+
+
 def plate_read(text: str, confidence: float = 0.9, color: str = "yellow") -> PlateRead:
     return PlateRead(
         text=text, raw_text=text, color=color, rows=1, box=(0, 0, 10, 5), corners=[], confidence=confidence
@@ -174,7 +184,6 @@ def test_plate_voting(reads: list[tuple[str, float]], expected: str) -> None:
 
 @needs_data
 def test_plate_step_votes_per_track_into_attributes() -> None:
-    from detectors.plates.reader import PlateReader
     from pipeline.plate_step import PlateStep
     from tests.conftest import make_track
 
@@ -196,19 +205,11 @@ def test_plate_step_votes_per_track_into_attributes() -> None:
 
 @needs_data
 def test_plate_step_stops_reading_a_settled_track() -> None:
-    from detectors.plates.reader import PlateReader
     from pipeline.plate_step import PlateStep
     from tests.conftest import make_track
 
     image = read_bgr(DATA / "license_plate" / "images" / "hyperlpr_dataset_0.jpg")
     h, w = image.shape[:2]
-
-    class CountingReader(PlateReader):
-        calls = 0
-
-        def read(self, image: np.ndarray) -> list[PlateRead]:
-            self.calls += 1
-            return super().read(image)
 
     reader = CountingReader()
     step = PlateStep(reader, settled_votes=2)
@@ -221,16 +222,8 @@ def test_plate_step_stops_reading_a_settled_track() -> None:
 
 
 def test_plate_step_gives_up_on_a_track_without_a_visible_plate() -> None:
-    from detectors.plates.reader import PlateReader
     from pipeline.plate_step import PlateStep
     from tests.conftest import make_track
-
-    class CountingReader(PlateReader):
-        calls = 0
-
-        def read(self, image: np.ndarray) -> list[PlateRead]:
-            self.calls += 1
-            return super().read(image)
 
     reader = CountingReader()
     step = PlateStep(reader, max_attempts=3)
