@@ -6,7 +6,6 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,7 +94,3 @@ class EvidenceLocker:
         event = dataclasses.replace(event, evidence=(*artifacts, manifest_record))
         self.outbox.enqueue(event.id, event.to_dict())
         return event
-
-
-def case_manifest_path(evidence_dir: Path, violation_id: str) -> Path:
-    return evidence_dir / "cases" / violation_id / "manifest.json"

@@ -46,19 +46,6 @@ class EvidenceRecord:
         data["frame_range"] = list(self.frame_range) if self.frame_range else None
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvidenceRecord:
-        frame_range = data.get("frame_range")
-        return cls(
-            kind=ArtifactKind(data["kind"]),
-            storage_key=data["storage_key"],
-            sha256=data["sha256"],
-            bytes=int(data["bytes"]),
-            media_type=data["media_type"],
-            frame_range=(float(frame_range[0]), float(frame_range[1])) if frame_range else None,
-            parent_sha256=data.get("parent_sha256"),
-        )
-
 
 @dataclass(frozen=True)
 class ViolationEvent:

@@ -9,7 +9,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,22 +59,39 @@ def _each_image(paths: list[Path]) -> Iterator[tuple[Path, Image | None]]:
             yield path, None
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    config = load_config(args.config) if args.config else None
-    detector = _detector_for(config)
+def _per_image(
+    paths: list[Path],
+    key: str,
+    analyse: Callable[[Image], list[dict[str, Any]]],
+    describe: Callable[[dict[str, Any]], str],
+    as_json: bool,
+) -> int:
+    """Run ``analyse`` on every image and print its rows; exit status 1 when some image could not be read."""
     failures = 0
-    for path, image in _each_image(args.images):
+    for path, image in _each_image(paths):
         if image is None:
             failures += 1
             continue
-        detections = detector.detect(image)
-        if args.json:
-            print(json.dumps({"image": str(path), "detections": detections.to_records()}, ensure_ascii=False))
+        rows = analyse(image)
+        if as_json:
+            print(json.dumps({"image": str(path), key: rows}, ensure_ascii=False))
         else:
-            print(f"{path}: {len(detections)} detection(s)")
-            for row in detections.to_records():
-                print(f"  {row['label']:<14} {row['confidence']:.2f}  {row['box']}")
+            print(f"{path}: {len(rows)} {key}")
+            for row in rows:
+                print(f"  {describe(row)}")
     return 1 if failures else 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config else None
+    detector = _detector_for(config)
+    return _per_image(
+        args.images,
+        "detections",
+        lambda image: detector.detect(image).to_records(),
+        lambda r: f"{r['label']:<14} {r['confidence']:.2f}  {r['box']}",
+        args.json,
+    )
 
 
 # ---------------------------------------------------------------- plates
@@ -82,20 +99,13 @@ def cmd_plates(args: argparse.Namespace) -> int:
     from detectors.plates.reader import PlateReader
 
     reader = PlateReader(min_confidence=args.min_confidence)
-    failures = 0
-    for path, image in _each_image(args.images):
-        if image is None:
-            failures += 1
-            continue
-        reads = reader.read(image)
-        if args.json:
-            records = [r.to_record() for r in reads]
-            print(json.dumps({"image": str(path), "plates": records}, ensure_ascii=False))
-        else:
-            print(f"{path}: {len(reads)} plate(s)")
-            for r in reads:
-                print(f"  {r.text:<10} {r.color:<12} rows={r.rows} conf={r.confidence:.2f} box={list(r.box)}")
-    return 1 if failures else 0
+    return _per_image(
+        args.images,
+        "plates",
+        lambda image: [r.to_record() for r in reader.read(image)],
+        lambda r: f"{r['text']:<10} {r['color']:<12} rows={r['rows']} conf={r['confidence']:.2f} box={r['box']}",
+        args.json,
+    )
 
 
 # ---------------------------------------------------------------- eval
@@ -162,6 +172,8 @@ def _run_cameras(
                 parts.source.close()
             stats = results[camera_id]
             bar.write(f"{camera_id}: {stats.frames} frames analysed, {stats.events} violation(s)")
+            for problem in parts.source.problems:
+                bar.write(f"warning: {camera_id}: {problem}")
     return results, failures
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.plates.reader import UNREADABLE
 from detectors.types import Detections
 
 Box = tuple[float, float, float, float]
@@ -148,9 +149,7 @@ def score_detections(report: Report, rows: list[Label], detections: Detections) 
         score.false_negatives += fn
 
 
-def score_plates(
-    report: Report, rows: list[Label], reads: list[tuple[Box, str]], unreadable: str = "unreadable"
-) -> None:
+def score_plates(report: Report, rows: list[Label], reads: list[tuple[Box, str]]) -> None:
     """The CCPD rule: a plate counts when a read overlaps it at IoU > 0.7 with exactly the right text.
 
     A label marked unreadable/illegible must not receive a valid-looking read (that would be a guess)."""
@@ -161,12 +160,12 @@ def score_plates(
         expected = (row.text or "").replace(" ", "")
         hits = [text for box, text in reads if iou(box, row.box) > 0.7]
         if not expected or expected.startswith(UNREADABLE_LABELS):
-            score.false_positives += any(text != unreadable for text in hits)
+            score.false_positives += any(text != UNREADABLE for text in hits)
         elif expected in hits:
             score.true_positives += 1
         else:
             score.false_negatives += 1
-            score.false_positives += any(text not in (unreadable, expected) for text in hits)
+            score.false_positives += any(text not in (UNREADABLE, expected) for text in hits)
 
 
 def summarise(report: Report) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def test_image_folder(tmp_path: Path) -> None:
     source = ImageFolderSource("cam", tmp_path, fps=2)
     frames = list(source.frames())
     assert [f.pts_s for f in frames] == [0.0, 0.5, 1.0]
-    assert source.skipped == [tmp_path / "003.jpg"], "an unreadable image is reported, not silently dropped"
+    assert source.problems == [f"skipped {tmp_path / '003.jpg'}: not a readable image"], "reported, not dropped"
 
 
 def test_run_cli_reports_missing_and_corrupt_sources(

@@ -27,6 +27,7 @@ class FrameSource(Protocol):
     camera_id: str
     total_frames: int | None  # frames that will be analysed, when known (for progress bars)
     record_template: Any | None  # the record stream's codec parameters, used to mux clips
+    problems: list[str]  # inputs skipped while reading (corrupt packets, unreadable images), for the run summary
 
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]: ...
 

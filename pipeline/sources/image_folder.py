@@ -28,15 +28,15 @@ class ImageFolderSource:
         self.total_frames: int | None = len(self.files)
         self.time_source = "config" if start_time else "wall_clock"
         self._origin = (start_time or datetime.now(UTC)).astimezone(UTC)
-        self.skipped: list[Path] = []
+        self.problems: list[str] = []
 
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
         for seq, path in enumerate(self.files):
             try:
                 image = read_bgr(path)
             except ImageReadError as exc:
-                logger.warning("skipping %s", exc)
-                self.skipped.append(path)
+                self.problems.append(f"skipped {exc}")
+                logger.warning("%s", self.problems[-1])
                 continue
             pts_s = seq / self.fps
             yield Frame(

@@ -81,7 +81,7 @@ class VideoFileSource:
         self.total_frames = int(duration_s * fps) + 1 if duration_s else None
         self._origin_s = _stream_origin_s(self._stream)
         self._record_origin_s = _stream_origin_s(record_stream)
-        self.decode_errors = 0
+        self.problems: list[str] = []
 
     def _record_packets(self) -> Iterator[EncodedPacket]:
         assert self._record_container is not None
@@ -102,8 +102,8 @@ class VideoFileSource:
             try:
                 decoded = packet.decode()
             except av.error.InvalidDataError as exc:
-                self.decode_errors += 1
-                logger.warning("%s: skipping corrupt packet at pts %s: %s", self.path, packet.pts, exc)
+                self.problems.append(f"{self.path}: corrupt packet at pts {packet.pts} skipped ({exc})")
+                logger.warning("%s", self.problems[-1])
                 continue
             for frame in decoded:
                 if frame.pts is None:
