@@ -6,13 +6,15 @@ import json
 from pathlib import Path
 from typing import IO
 
+from detectors.attributes.annotate import BIKE_LABELS, AttributeAnnotator
 from detectors.base import Detector
 from detectors.plates.reader import PlateReader
 from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
 from evidence.store import ContentStore
 from evidence.types import ViolationEvent, ViolationKind
-from pipeline.config import NonsiteConfig
+from pipeline.attribute_step import AttributeStep
+from pipeline.config import NonsiteConfig, RuleConfig
 from pipeline.plate_step import PlateStep
 from pipeline.rules import EventContext, Rule
 from pipeline.runner import RunnerParts
@@ -56,10 +58,21 @@ def build_parts(
         locker=locker,
         crop_regions=crop_regions,
         plates=plates,
+        attributes=attribute_step([r for r in config.rules if r.camera == camera.id]),
         nms_iou=config.detector.nms_iou,
         pre_roll_s=storage.pre_roll_s,
         post_roll_s=storage.post_roll_s,
     )
+
+
+def attribute_step(rules: list[RuleConfig]) -> AttributeStep | None:
+    """Cover and bike classifiers for a camera whose rules use them (muck trucks, shared bikes)."""
+    kinds = {r.kind for r in rules}
+    if not kinds & {ViolationKind.MUCK_TRUCK, ViolationKind.SHARED_BIKE_MISPARKED}:
+        return None
+    bike_rules = [r for r in rules if r.kind is ViolationKind.SHARED_BIKE_MISPARKED]
+    bike_labels = frozenset(label for r in bike_rules for label in (r.labels or BIKE_LABELS)) or BIKE_LABELS
+    return AttributeStep(AttributeAnnotator(bike_labels=bike_labels))
 
 
 class JsonlEventWriter:

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
+from detectors.attributes.annotate import AttributeAnnotator
 from detectors.base import Detector, DetectorError, Image
 from detectors.config import NanoDetConfig
 from detectors.images import ImageReadError, expand_image_args, read_bgr
@@ -85,13 +86,23 @@ def _per_image(
 def cmd_detect(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     detector = _detector_for(config)
+    annotator = None if args.no_attributes else AttributeAnnotator()
+
+    def analyse(image: Image) -> list[dict[str, Any]]:
+        detections = detector.detect(image)
+        return (annotator.annotate(image, detections) if annotator else detections).to_records()
+
     return _per_image(
         args.images,
         "detections",
-        lambda image: detector.detect(image).to_records(),
-        lambda r: f"{r['label']:<14} {r['confidence']:.2f}  {r['box']}",
+        analyse,
+        lambda r: f"{r['label']:<14} {r['confidence']:.2f}  {r['box']}  {_brief(r['attributes'])}".rstrip(),
         args.json,
     )
+
+
+def _brief(attributes: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in attributes.items() if not k.endswith(("_confidence", "_score")))
 
 
 # ---------------------------------------------------------------- plates
@@ -119,6 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     detector = _detector_for(config)
     plates = PlateReader()
+    annotator = AttributeAnnotator()
     report = evaluation.Report()
     for file, rows in tqdm(sorted(evaluation.by_file(labels).items()), desc="eval", unit="image", disable=None):
         image = read_bgr(args.folder / file)
@@ -131,9 +143,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
             reads = plates.read(image)
             report.latency_ms["plates"].append((time.perf_counter() - start) * 1000)
             evaluation.score_plates(report, rows, [(r.box, r.text) for r in reads])
+        start = time.perf_counter()
+        evaluation.score_attributes(report, rows, _on_labelled_box(annotator, image))
+        report.latency_ms["attributes"].append((time.perf_counter() - start) * 1000)
     summary = evaluation.summarise(report)
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else evaluation.format_summary(summary))
     return 0
+
+
+def _on_labelled_box(annotator: AttributeAnnotator, image: Image) -> Callable[[Any], dict[str, Any]]:
+    """The attribute classifiers applied to a label's own box (so the detector's misses do not count)."""
+
+    def classify(label: Any) -> dict[str, Any]:
+        detector_label = "truck" if label.cls.startswith("truck_") else "bicycle"
+        return annotator.attributes_for(image, detector_label, label.box)
+
+    return classify
 
 
 # ---------------------------------------------------------------- run
@@ -325,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--config", type=Path, help="take the detector settings from this config")
+    p.add_argument(
+        "--no-attributes",
+        action="store_true",
+        help="skip the attribute classifiers (truck cover; bicycle shared/brand/fallen)",
+    )
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("plates", help="find and read licence plates in images (or folders of images)")

@@ -132,7 +132,15 @@ class RuleConfig(_Section):
         default_factory=_uncovered_only, description="muck_truck: cover states that are violations."
     )
     min_pile: int = Field(1, ge=1, description="shared_bike_misparked: bikes within pile_radius_px needed to fire.")
-    pile_radius_px: float = Field(150.0, gt=0)
+    pile_radius_px: float = Field(150.0, gt=0, description="shared_bike_misparked: radius of a pile, in pixels.")
+    require_shared: bool = Field(
+        True,
+        description="shared_bike_misparked: only bikes the colour classifier calls shared (Meituan, Hellobike, "
+        "Qingju) count; false counts every bike of the rule's labels.",
+    )
+    fallen_fires: bool = Field(
+        True, description="shared_bike_misparked: a fallen bike is a violation after the dwell even below min_pile."
+    )
 
 
 class TrackerConfig(_Section):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import statistics
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ class Label:
     cls: str
     box: Box | None  # None for image-level labels
     text: str | None = None  # plate text from the *_detail.csv files
+    notes: str = ""  # the *_detail.csv "attributes" column (brand, state …)
 
 
 @dataclass
@@ -62,6 +63,8 @@ class Report:
     not_scored: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     image_level: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     latency_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # attribute → (expected, predicted) pairs, classified on the labelled boxes (the detector left out)
+    attributes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
 
 
 def iou(a: Box, b: Box) -> float:
@@ -93,15 +96,50 @@ def load_labels(root: Path) -> list[Label]:
     for path in sorted([*root.rglob("labels.csv"), *root.rglob("plate_labels.csv")]):
         detail = path.with_name(path.stem + "_detail.csv")
         texts: dict[tuple[str, str], str] = {}
+        notes: dict[tuple[str, str, str], str] = {}
         if detail.is_file():
             for row in csv.DictReader(detail.open(encoding="utf-8")):
                 texts[(row["file"], row["x1"])] = (row.get("plate_text") or "").replace(" ", "")
+                notes[(row["file"], row["class"], row["x1"])] = row.get("attributes") or ""
         for row in csv.DictReader(path.open(encoding="utf-8")):
             box = None
             if row["x1"]:
                 box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
-            labels.append(Label(file=row["file"], cls=row["class"], box=box, text=texts.get((row["file"], row["x1"]))))
+            key = (row["file"], row["x1"])
+            labels.append(
+                Label(
+                    file=row["file"],
+                    cls=row["class"],
+                    box=box,
+                    text=texts.get(key),
+                    notes=notes.get((row["file"], row["class"], row["x1"]), ""),
+                )
+            )
     return labels
+
+
+# Dataset truck classes → the cover state a classifier should give.
+TRUCK_COVER_CLASSES: dict[str, str] = {
+    "truck_empty_open_bed": "empty",
+    "truck_covered_net": "covered",
+    "truck_covered_tarp": "covered",
+    "truck_loaded_uncovered": "uncovered",
+    "truck_cargo_not_visible": "unknown",
+}
+BRAND_WORDS = {"qingju": "qingju", "mobike": "meituan", "meituan": "meituan", "hellobike": "hellobike"}
+
+
+def expected_attributes(label: Label) -> dict[str, str]:
+    """What an attribute classifier should say about a labelled box (empty when the label does not say)."""
+    if label.cls in TRUCK_COVER_CLASSES:
+        return {"cover": TRUCK_COVER_CLASSES[label.cls]}
+    if label.cls == "bicycle_private":
+        return {"shared": "False"}
+    if label.cls in ("shared_bike_parked", "shared_bike_ridden_probable"):
+        notes = label.notes.lower()
+        brand = next((b for word, b in BRAND_WORDS.items() if word in notes), None)
+        return {"shared": "True", **({"brand": brand} if brand else {})}
+    return {}
 
 
 def by_file(labels: Iterable[Label]) -> dict[str, list[Label]]:
@@ -168,6 +206,17 @@ def score_plates(report: Report, rows: list[Label], reads: list[tuple[Box, str]]
             score.false_positives += any(text not in (UNREADABLE, expected) for text in hits)
 
 
+def score_attributes(report: Report, rows: list[Label], found: Callable[[Label], dict[str, Any]]) -> None:
+    """Compare ``found(label)`` (the classifiers on the labelled box) with what the label says."""
+    for row in rows:
+        expected = expected_attributes(row)
+        if not expected:
+            continue
+        predicted = found(row)
+        for key, value in expected.items():
+            report.attributes[key].append((value, str(predicted.get(key))))
+
+
 def summarise(report: Report) -> dict[str, Any]:
     return {
         "classes": {
@@ -181,6 +230,14 @@ def summarise(report: Report) -> dict[str, Any]:
             for name, s in report.classes.items()
         },
         "image_level": dict(report.image_level),
+        "attributes": {
+            key: {
+                "correct": sum(e == p for e, p in pairs),
+                "total": len(pairs),
+                "cases": dict(Counter(f"{e} → {p}" for e, p in pairs)),
+            }
+            for key, pairs in report.attributes.items()
+        },
         "not_scored": dict(report.not_scored),
         "latency_ms": {
             stage: {"median": round(statistics.median(v), 1), "p95": round(float(np.percentile(v, 95)), 1)}
@@ -196,6 +253,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         r_text = "-" if row["recall"] is None else f"{row['recall']:.2f}"
         lines.append(f"{name:32} {p_text:>9} {r_text:>7}  {row['tp']:3} {row['fp']:3} {row['fn']:3}")
     lines += [f"image-level  {name}: {count}" for name, count in summary["image_level"].items()]
+    lines += [
+        f"attribute {key} (on labelled boxes): {row['correct']}/{row['total']} correct; "
+        + ", ".join(f"{case} x{n}" for case, n in sorted(row["cases"].items()))
+        for key, row in summary["attributes"].items()
+    ]
     lines += [f"not scored yet (no detector for it): {name} x{count}" for name, count in summary["not_scored"].items()]
     lines += [
         f"latency {stage}: median {v['median']} ms, p95 {v['p95']} ms" for stage, v in summary["latency_ms"].items()

@@ -105,6 +105,8 @@ class Rule:
         labels = self.config.labels if self.config.labels is not None else DEFAULT_LABELS[self.config.kind]
         if labels is None:
             return track.label not in STALL_EXCLUDED
+        if self.config.kind is ViolationKind.SHARED_BIKE_MISPARKED and self.config.require_shared:
+            return track.label in labels and track.attributes.get("shared") is True
         return track.label in labels
 
     def _parameters(self) -> dict[str, object]:
@@ -177,6 +179,8 @@ class Rule:
         if kind is ViolationKind.MUCK_TRUCK:
             return str(candidate.track.attributes.get("cover", "unknown")) in self.config.cover_states
         if kind is ViolationKind.SHARED_BIKE_MISPARKED:
+            if self.config.fallen_fires and candidate.track.attributes.get("fallen") is True:
+                return True
             pile = sum(math.dist(anchor, t.anchor) <= self.config.pile_radius_px for t in inside)
             return pile >= self.config.min_pile
         return True

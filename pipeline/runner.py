@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from detectors.base import Detector
 from evidence.locker import EvidenceLocker, PendingCase
 from evidence.types import EventState, ViolationEvent
+from pipeline.attribute_step import AttributeStep
 from pipeline.plate_step import PlateStep
 from pipeline.regions import detect_regions
 from pipeline.ring_buffer import PacketRingBuffer
@@ -37,6 +38,7 @@ class RunnerParts:
     sinks: list[EventSink] = field(default_factory=list)
     crop_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
     plates: PlateStep | None = None
+    attributes: AttributeStep | None = None
     nms_iou: float = 0.5
     pre_roll_s: float = 3.0
     post_roll_s: float = 3.0
@@ -93,6 +95,10 @@ class CameraRunner:
         with self._timer("track"):
             tracks, _ = self.parts.tracker.update(detections, frame.pts_s)
             forgotten = self.parts.tracker.forget_older_than(frame.pts_s - 60.0)
+        if self.parts.attributes is not None:
+            with self._timer("attributes"):
+                self.parts.attributes.update(frame.image, tracks)
+                self.parts.attributes.forget(forgotten)
         if self.parts.plates is not None:
             with self._timer("plates"):
                 self.parts.plates.update(frame.image, tracks)

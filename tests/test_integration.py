@@ -40,9 +40,14 @@ def test_bike_rule_fires_once_on_the_parked_bikes(chain: dict[str, Any]) -> None
     (bike,) = starts(chain, "shared_bike_misparked")
     assert bike["camera"] == "hunan-street-27"
     assert max(overlap_of_smaller(tuple(bike["box"]), gt) for gt in BIKES_27) >= 0.5
+    # the rule only counts bikes the colour classifier calls shared; these are green-and-white DiDi Qingju bikes
+    assert bike["attributes"]["shared"] is True
+    assert bike["attributes"]["brand"] == "qingju"
+    assert bike["attributes"]["fallen"] is False
 
 
 def test_no_muck_truck_without_an_uncovered_load(chain: dict[str, Any]) -> None:
+    # clip 25 has no truck; road signs and a tricycle scored as "truck" must not be called uncovered
     assert starts(chain, "muck_truck") == []
 
 

@@ -1,0 +1,1 @@
+"""Attribute classifiers on top of detections: truck cover state, shared-bike brand, fallen bikes."""

@@ -1,0 +1,56 @@
+"""Fills ``Detections.attributes`` for the labels that have attribute classifiers (truck, bicycle)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from detectors.attributes.bike import BikeConfig, bike_attributes
+from detectors.attributes.truck_cover import CoverClassifier
+from detectors.base import Image
+from detectors.types import Detections
+
+TRUCK_LABELS = frozenset({"truck"})
+BIKE_LABELS = frozenset({"bicycle"})
+
+
+class AttributeAnnotator:
+    """One call per box: ``attributes_for(image, label, box)``; ``annotate`` does a whole Detections.
+
+    Args:
+        bike_labels: labels that get bike attributes. At CCTV resolution parked bikes are often called
+            "motorcycle", and shared e-bikes are motorcycles, so a bike rule may widen this.
+    """
+
+    def __init__(
+        self,
+        cover: CoverClassifier | None = None,
+        bike: BikeConfig | None = None,
+        bike_labels: frozenset[str] = BIKE_LABELS,
+    ) -> None:
+        self.cover = cover or CoverClassifier()
+        self.bike = bike or BikeConfig()
+        self.bike_labels = bike_labels
+
+    def handles(self, label: str) -> bool:
+        return label in TRUCK_LABELS or label in self.bike_labels
+
+    def attributes_for(self, image: Image, label: str, box: tuple[float, float, float, float]) -> dict[str, Any]:
+        if label in TRUCK_LABELS:
+            result = self.cover.classify(image, box)
+            return {"cover": result.state, "cover_confidence": result.confidence}
+        if label in self.bike_labels:
+            return bike_attributes(image, box, self.bike).as_dict()
+        return {}
+
+    def annotate(self, image: Image, detections: Detections) -> Detections:
+        attributes = tuple(
+            {**attrs, **self.attributes_for(image, str(label), _box(xyxy))}
+            for xyxy, label, attrs in zip(detections.xyxy, detections.label, detections.attributes, strict=True)
+        )
+        return dataclasses.replace(detections, attributes=attributes)
+
+
+def _box(xyxy: Any) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return (x1, y1, x2, y2)
