@@ -89,6 +89,18 @@ class Detections:
             attributes=tuple(self.attributes[i] for i in index),
         )
 
+    def concat(self, other: Detections) -> Detections:
+        """These detections followed by ``other``'s (track ids are dropped: concatenate before tracking)."""
+        if not len(other):
+            return self
+        return Detections(
+            xyxy=np.concatenate([self.xyxy, other.xyxy]),
+            confidence=np.concatenate([self.confidence, other.confidence]),
+            class_id=np.concatenate([self.class_id, other.class_id]),
+            label=np.concatenate([self.label, other.label]),
+            attributes=self.attributes + other.attributes,
+        )
+
     def to_records(self) -> list[dict[str, Any]]:
         """JSON-ready rows: label, confidence, box, attributes (and track id when tracked)."""
         rows = []

@@ -14,11 +14,12 @@ from evidence.outbox import Outbox
 from evidence.store import ContentStore
 from evidence.types import ViolationEvent, ViolationKind
 from pipeline.attribute_step import AttributeStep
-from pipeline.config import NonsiteConfig, RuleConfig
+from pipeline.config import CameraConfig, NonsiteConfig, RuleConfig, ZoneKind
 from pipeline.plate_step import PlateStep
 from pipeline.rules import EventContext, Rule
 from pipeline.runner import RunnerParts
 from pipeline.sources.factory import open_source
+from pipeline.static_foreground import StaticForeground
 from pipeline.tracking import Tracker
 
 
@@ -59,6 +60,7 @@ def build_parts(
         crop_regions=crop_regions,
         plates=plates,
         attributes=attribute_step([r for r in config.rules if r.camera == camera.id]),
+        static_foreground=static_foreground(camera, [r for r in config.rules if r.camera == camera.id]),
         nms_iou=config.detector.nms_iou,
         pre_roll_s=storage.pre_roll_s,
         post_roll_s=storage.post_roll_s,
@@ -73,6 +75,15 @@ def attribute_step(rules: list[RuleConfig]) -> AttributeStep | None:
     bike_rules = [r for r in rules if r.kind is ViolationKind.SHARED_BIKE_MISPARKED]
     bike_labels = frozenset(label for r in bike_rules for label in (r.labels or BIKE_LABELS)) or BIKE_LABELS
     return AttributeStep(AttributeAnnotator(bike_labels=bike_labels))
+
+
+def static_foreground(camera: CameraConfig, rules: list[RuleConfig]) -> StaticForeground | None:
+    """Background modelling on the no_vending zones that a street_stall rule watches."""
+    if not camera.static_foreground.enabled:
+        return None
+    watched = {r.zone for r in rules if r.kind is ViolationKind.STREET_STALL}
+    zones = [list(z.polygon) for z in camera.zones if z.name in watched and z.kind is ZoneKind.NO_VENDING]
+    return StaticForeground(camera.static_foreground, zones) if zones else None
 
 
 class JsonlEventWriter:

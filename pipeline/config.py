@@ -66,6 +66,28 @@ class ZoneConfig(_Section):
     inertia: int = Field(2, ge=1, le=50, description="Consecutive analysed frames to count as entered or left.")
 
 
+class StaticForegroundConfig(_Section):
+    enabled: bool = Field(
+        True, description="Find new static objects (goods, carts, tarpaulins) in no_vending zones by background model."
+    )
+    min_static_s: float = Field(10.0, gt=0, description="Seconds a new object must stay still before it is reported.")
+    background_s: float = Field(600.0, gt=0, description="Time constant of the long-term background, in seconds.")
+    settle_s: float = Field(
+        2.0, gt=0, description="Time constant of the short-term background: how fast an arrival counts as still."
+    )
+    min_area_px: float = Field(900.0, gt=0, description="Smallest blob reported, in source pixels (30 x 30).")
+    difference_threshold: float = Field(
+        25.0, gt=0, le=255, description="Colour difference (0-255) between backgrounds that counts as a change."
+    )
+    warmup_s: float = Field(
+        3.0, ge=0, description="Seconds at the start whose per-pixel median becomes the background."
+    )
+    work_width_px: int = Field(
+        320, ge=64, le=1920, description="The zones' bounding rectangle is downscaled to at most this width first."
+    )
+    confidence: float = Field(0.5, ge=0, le=1, description="Score given to a static-foreground detection.")
+
+
 class CameraConfig(_Section):
     id: str = Field(..., min_length=1, pattern=r"^[\w.-]+$", description="Camera id used in events and tickets.")
     name: str = Field("", description="Human-readable location.")
@@ -77,6 +99,10 @@ class CameraConfig(_Section):
     )
     read_plates: bool | None = Field(
         None, description="Read and vote plates on truck tracks; null = only when the camera has a muck_truck rule."
+    )
+    static_foreground: StaticForegroundConfig = Field(
+        default_factory=StaticForegroundConfig,
+        description="Static-foreground detection in no_vending zones (used when the camera has a street_stall rule).",
     )
 
     @model_validator(mode="after")

@@ -36,11 +36,7 @@ def detect_regions(
         )
     if len(parts) == 1:
         return parts[0]
-    merged = Detections(
-        xyxy=np.concatenate([p.xyxy for p in parts]),
-        confidence=np.concatenate([p.confidence for p in parts]),
-        class_id=np.concatenate([p.class_id for p in parts]),
-        label=np.concatenate([p.label for p in parts]),
-        attributes=tuple(a for p in parts for a in p.attributes),
-    )
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.concat(part)
     return merged.select(batched_nms(merged.xyxy, merged.confidence, merged.class_id, iou))

@@ -18,6 +18,7 @@ from pipeline.regions import detect_regions
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.rules import Rule
 from pipeline.sources.base import FrameSource
+from pipeline.static_foreground import StaticForeground
 from pipeline.tracking import Tracker
 from pipeline.types import Frame
 
@@ -39,6 +40,7 @@ class RunnerParts:
     crop_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
     plates: PlateStep | None = None
     attributes: AttributeStep | None = None
+    static_foreground: StaticForeground | None = None
     nms_iou: float = 0.5
     pre_roll_s: float = 3.0
     post_roll_s: float = 3.0
@@ -92,6 +94,10 @@ class CameraRunner:
     def _analyse(self, frame: Frame) -> list[ViolationEvent]:
         with self._timer("detect"):
             detections = detect_regions(self.parts.detector, frame.image, self.parts.crop_regions, self.parts.nms_iou)
+        if self.parts.static_foreground is not None:
+            with self._timer("static"):
+                found = self.parts.static_foreground.update(frame.image, frame.pts_s, detections)
+                detections = detections.concat(found)
         with self._timer("track"):
             tracks, _ = self.parts.tracker.update(detections, frame.pts_s)
             forgotten = self.parts.tracker.forget_older_than(frame.pts_s - 60.0)
