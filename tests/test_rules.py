@@ -31,6 +31,8 @@ class Case:
 
 BOX = (100.0, 100.0, 150.0, 200.0)
 FAR = (700.0, 700.0, 750.0, 800.0)
+NEAR = (160.0, 100.0, 210.0, 200.0)
+SHARED = {"shared": True, "brand": "meituan"}
 
 
 def still(
@@ -89,13 +91,49 @@ CASES = [
     Case(
         "bike pile below the threshold does not fire",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2},
-        still(1, "bicycle", [0, 1, 2, 3]),
+        still(1, "bicycle", [0, 1, 2, 3], shared=True),
         [],
     ),
     Case(
         "bike pile at the threshold fires",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2, "lost_grace_s": 1.0},
-        [(t, [(1, "bicycle", BOX, {}), (2, "bicycle", (160, 100, 210, 200), {})]) for t in range(4)],
+        [(t, [(1, "bicycle", BOX, SHARED), (2, "bicycle", NEAR, SHARED)]) for t in range(4)],
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "a private bike is not counted in the pile",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2},
+        [(t, [(1, "bicycle", BOX, SHARED), (2, "bicycle", NEAR, {"shared": False})]) for t in range(4)],
+        [],
+    ),
+    Case(
+        "require_shared false counts every bike",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2, "require_shared": False},
+        [(t, [(1, "bicycle", BOX, {}), (2, "bicycle", NEAR, {"shared": False})]) for t in range(4)],
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "bikes further apart than the pile radius are not a pile",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2, "pile_radius_px": 100},
+        [(t, [(1, "bicycle", BOX, SHARED), (2, "bicycle", FAR, SHARED)]) for t in range(4)],
+        [],
+    ),
+    Case(
+        "a fallen shared bike fires alone, after the dwell",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 3},
+        still(1, "bicycle", [0, 1, 2, 3], shared=True, fallen=True),
+        [("start", 1), ("end", 1)],
+    ),
+    Case(
+        "a fallen bike below the pile size does not fire when fallen_fires is off",
+        {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 3, "fallen_fires": False},
+        still(1, "bicycle", [0, 1, 2, 3], shared=True, fallen=True),
+        [],
+    ),
+    Case(
+        "static foreground (goods, carts) is a stall",
+        STALL,
+        still(1, "static_object", [0, 1, 2, 3, 4]),
         [("start", 1), ("end", 1)],
     ),
     Case(
