@@ -16,7 +16,8 @@ def plate_colour(plate: Image) -> str:
     h, w = hsv.shape[:2]
     inner = hsv[int(h * 0.1) : int(h * 0.9), int(w * 0.05) : int(w * 0.95)].reshape(-1, 3).astype(np.float32)
     hue, sat, val = inner[:, 0], inner[:, 1], inner[:, 2]
-    coloured = (sat > 70) & (val > 60)
+    # Dark green agricultural plates have V around 55: keep V low, saturation separates them from black plates.
+    coloured = (sat > 70) & (val > 35)
     if coloured.mean() < 0.25:
         return "black" if np.median(val) < 90 else "white"
     hues = hue[coloured]
