@@ -69,12 +69,14 @@ def build_parts(
 
 def attribute_step(rules: list[RuleConfig]) -> AttributeStep | None:
     """Cover and bike classifiers for a camera whose rules use them (muck trucks, shared bikes)."""
-    kinds = {r.kind for r in rules}
-    if not kinds & {ViolationKind.MUCK_TRUCK, ViolationKind.SHARED_BIKE_MISPARKED}:
+    users = [r for r in rules if r.kind in (ViolationKind.MUCK_TRUCK, ViolationKind.SHARED_BIKE_MISPARKED)]
+    if not users:
         return None
-    bike_rules = [r for r in rules if r.kind is ViolationKind.SHARED_BIKE_MISPARKED]
+    bike_rules = [r for r in users if r.kind is ViolationKind.SHARED_BIKE_MISPARKED]
     bike_labels = frozenset(label for r in bike_rules for label in (r.labels or BIKE_LABELS)) or BIKE_LABELS
-    return AttributeStep(AttributeAnnotator(bike_labels=bike_labels))
+    return AttributeStep(
+        AttributeAnnotator(bike_labels=bike_labels), min_confidence=min(r.min_confidence for r in users)
+    )
 
 
 def static_foreground(camera: CameraConfig, rules: list[RuleConfig]) -> StaticForeground | None:

@@ -22,13 +22,14 @@ class AttributeStep:
     min_votes: int = 2  # until a track has this many reads, its cover stays "unknown"
     max_reads: int = 8  # a track is classified at most this often (a parked bike's colour does not change)
     recent: int = 5
+    min_confidence: float = 0.0  # tracks below every rule's min_confidence cannot fire: not worth classifying
     _reads: dict[int, int] = field(default_factory=dict)
     _votes: dict[int, dict[str, Counter[object]]] = field(default_factory=dict)
     _recent: dict[int, deque[dict[str, object]]] = field(default_factory=dict)
 
     def update(self, image: Image, tracks: Iterable[Track]) -> None:
         for track in tracks:
-            if not self.annotator.handles(track.label):
+            if not self.annotator.handles(track.label) or track.confidence < self.min_confidence:
                 continue
             reads = self._reads.get(track.track_id, 0)
             if reads >= self.max_reads:

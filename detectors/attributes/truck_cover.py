@@ -39,7 +39,7 @@ FEATURE_NAMES = (
 DEFAULT_HEAD_PATH = REPO_ROOT / "models" / "truck_cover.json"
 BED_TOP_SHARE = 0.35
 MIN_BED_PX = 24
-FEATURE_SIZE = 256
+FEATURE_SIZE = 128
 FloatVector = npt.NDArray[np.float64]
 
 
