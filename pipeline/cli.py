@@ -143,9 +143,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             reads = plates.read(image)
             report.latency_ms["plates"].append((time.perf_counter() - start) * 1000)
             evaluation.score_plates(report, rows, [(r.box, r.text) for r in reads])
-        start = time.perf_counter()
-        evaluation.score_attributes(report, rows, _on_labelled_box(annotator, image))
-        report.latency_ms["attributes"].append((time.perf_counter() - start) * 1000)
+        if any(evaluation.expected_attributes(row) for row in rows):
+            start = time.perf_counter()
+            evaluation.score_attributes(report, rows, _on_labelled_box(annotator, image))
+            report.latency_ms["attributes"].append((time.perf_counter() - start) * 1000)
     summary = evaluation.summarise(report)
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else evaluation.format_summary(summary))
     return 0

@@ -71,4 +71,10 @@ def test_eval_on_shared_data(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["classes"]["truck"]["tp"] + report["classes"]["truck"]["fn"] == 10
     assert report["image_level"]["no_vendor_seen: images"] == 8
     assert report["not_scored"]["goods_outside_shop"] == 1
-    assert set(report["latency_ms"]) == {"detect", "plates"}
+    assert set(report["latency_ms"]) == {"detect", "plates", "attributes"}
+    attributes = report["attributes"]
+    assert (attributes["cover"]["total"], attributes["shared"]["total"], attributes["brand"]["total"]) == (10, 6, 4)
+    assert attributes["brand"]["correct"] == 4 and attributes["shared"]["correct"] == 6
+    assert not any(
+        case.endswith("→ uncovered") and not case.startswith("uncovered") for case in attributes["cover"]["cases"]
+    )
