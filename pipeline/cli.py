@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -25,6 +25,9 @@ from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.runner import CameraRunner, RunStats
 from pipeline.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from pipeline.evaluation import Label
 
 logger = logging.getLogger("nonsite")
 
@@ -152,12 +155,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_labelled_box(annotator: AttributeAnnotator, image: Image) -> Callable[[Any], dict[str, Any]]:
+def _on_labelled_box(annotator: AttributeAnnotator, image: Image) -> Callable[[Label], dict[str, Any]]:
     """The attribute classifiers applied to a label's own box (so the detector's misses do not count)."""
 
-    def classify(label: Any) -> dict[str, Any]:
+    def classify(label: Label) -> dict[str, Any]:
         detector_label = "truck" if label.cls.startswith("truck_") else "bicycle"
-        return annotator.attributes_for(image, detector_label, label.box)
+        return annotator.attributes_for(image, detector_label, label.box or (0.0, 0.0, 0.0, 0.0))
 
     return classify
 

@@ -222,20 +222,18 @@ def test_cover_vote_needs_two_reads_and_takes_the_majority() -> None:
 
 
 def test_bike_votes_brand_and_follows_a_fall() -> None:
-    upright = {"shared": True, "brand": "qingju", "brand_score": 0.02, "fallen": False}
-    lying = {**upright, "fallen": True}
-    step = AttributeStep(_ScriptedAnnotator([upright] * 3 + [lying] * 3), max_reads=2, recent=3)
-    track = make_track(label="bicycle")
+    read = {"shared": True, "brand": "qingju", "brand_score": 0.02, "fallen": False}
+    step = AttributeStep(_ScriptedAnnotator([read, read]), max_reads=2, recent=3)
+    track = make_track(label="bicycle", box=(0, 0, 100, 100))
     image = np.zeros((10, 10, 3), np.uint8)
     for _ in range(3):
         step.update(image, [track])
-    assert (track.attributes["brand"], track.attributes["shared"], track.attributes["fallen"]) == (
-        "qingju",
-        True,
-        False,
-    )
-    for _ in range(3):
-        step.update(image, [track])
-    assert track.attributes["fallen"] is True  # fallen is re-checked after the brand has settled
+    found = track.attributes
+    assert (found["brand"], found["shared"], found["fallen"], found["brand_votes"]) == ("qingju", True, False, "2/2")
+    track.box = (0, 0, 200, 80)  # the bike now lies on the ground
+    step.update(image, [track])
+    assert track.attributes["fallen"] is False  # one frame is not a fall (voted over the latest 3)
+    step.update(image, [track])
+    assert track.attributes["fallen"] is True  # re-checked every frame, after the brand has settled
     step.forget([track.track_id])
     assert track.track_id not in step._votes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from detectors.attributes.bike import BikeConfig, bike_attributes
+from detectors.attributes.bike import BikeConfig, bike_attributes, is_fallen
 from detectors.attributes.truck_cover import CoverClassifier
 from detectors.base import Image
 from detectors.types import Detections
@@ -42,6 +42,10 @@ class AttributeAnnotator:
         if label in self.bike_labels:
             return bike_attributes(image, box, self.bike).as_dict()
         return {}
+
+    def changing_attributes(self, label: str, box: tuple[float, float, float, float]) -> dict[str, Any]:
+        """The attributes that can change while an object is watched (a bike falls over); cheap: box only."""
+        return {"fallen": is_fallen(box, self.bike.fallen_aspect)} if label in self.bike_labels else {}
 
     def annotate(self, image: Image, detections: Detections) -> Detections:
         attributes = tuple(

@@ -28,6 +28,7 @@ BRAND_HUES: dict[str, tuple[int, int]] = {
     "qingju": (35, 92),  # green to teal
     "hellobike": (92, 130),  # blue
 }
+SHARED_BRANDS = frozenset(BRAND_HUES)
 VIVID_SATURATION = 120
 MIN_VALUE = 60
 RING_SHARE = 0.5  # ring width as a share of the box's longer side
@@ -94,4 +95,4 @@ def bike_attributes(
     score = round(max(excess[brand], 0.0), 4)
     if excess[brand] < config.min_excess:
         return BikeAttributes(shared=False, brand="other", brand_score=score, fallen=fallen)
-    return BikeAttributes(shared=True, brand=brand, brand_score=score, fallen=fallen)
+    return BikeAttributes(shared=brand in SHARED_BRANDS, brand=brand, brand_score=score, fallen=fallen)
