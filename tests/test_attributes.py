@@ -237,3 +237,13 @@ def test_bike_votes_brand_and_follows_a_fall() -> None:
     assert track.attributes["fallen"] is True  # re-checked every frame, after the brand has settled
     step.forget([track.track_id])
     assert track.track_id not in step._votes
+
+
+def test_a_head_in_the_models_directory_takes_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    head = json.loads(DEFAULT_HEAD_PATH.read_text(encoding="utf-8"))
+    head["min_confidence_uncovered"] = 0.95  # a bureau's own, stricter head
+    (tmp_path / "truck_cover.json").write_text(json.dumps(head), encoding="utf-8")
+    monkeypatch.setenv("NONSITE_MODELS_DIR", str(tmp_path))
+    assert CoverHead.load().min_confidence_uncovered == 0.95
+    monkeypatch.setenv("NONSITE_MODELS_DIR", str(tmp_path / "empty"))
+    assert CoverHead.load().min_confidence_uncovered == 0.7

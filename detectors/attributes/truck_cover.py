@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import DetectorError, Image
-from detectors.paths import REPO_ROOT
+from detectors.paths import REPO_ROOT, models_dir
 
 COVER_STATES = ("covered", "uncovered", "empty", "unknown")
 FEATURE_VERSION = 1
@@ -102,7 +102,12 @@ class CoverHead:
     range_margin: float  # features this far (share of the training range) outside it: not a truck bed we know
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_HEAD_PATH) -> CoverHead:
+    def load(cls, path: Path | None = None) -> CoverHead:
+        """``path``, else ``truck_cover.json`` in the models directory (``$NONSITE_MODELS_DIR``) when a
+        deployment put one there, else the head shipped in this repository."""
+        if path is None:
+            deployed = models_dir() / DEFAULT_HEAD_PATH.name
+            path = deployed if deployed.is_file() else DEFAULT_HEAD_PATH
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
