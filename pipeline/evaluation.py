@@ -95,24 +95,22 @@ def load_labels(root: Path) -> list[Label]:
     labels: list[Label] = []
     for path in sorted([*root.rglob("labels.csv"), *root.rglob("plate_labels.csv")]):
         detail = path.with_name(path.stem + "_detail.csv")
-        texts: dict[tuple[str, str], str] = {}
-        notes: dict[tuple[str, str, str], str] = {}
+        details: dict[tuple[str, str, str], dict[str, str]] = {}
         if detail.is_file():
             for row in csv.DictReader(detail.open(encoding="utf-8")):
-                texts[(row["file"], row["x1"])] = (row.get("plate_text") or "").replace(" ", "")
-                notes[(row["file"], row["class"], row["x1"])] = row.get("attributes") or ""
+                details[(row["file"], row["class"], row["x1"])] = row
         for row in csv.DictReader(path.open(encoding="utf-8")):
             box = None
             if row["x1"]:
                 box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
-            key = (row["file"], row["x1"])
+            extra = details.get((row["file"], row["class"], row["x1"]), {})
             labels.append(
                 Label(
                     file=row["file"],
                     cls=row["class"],
                     box=box,
-                    text=texts.get(key),
-                    notes=notes.get((row["file"], row["class"], row["x1"]), ""),
+                    text=(extra.get("plate_text") or "").replace(" ", "") if extra else None,
+                    notes=extra.get("attributes") or "",
                 )
             )
     return labels

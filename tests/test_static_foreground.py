@@ -66,6 +66,8 @@ def test_goods_put_down_are_found_after_they_stay() -> None:
     hits = [t for t, found in frames if any(share >= 0.8 for share in _covering_goods(found))]
     assert hits, "the goods were never reported"
     assert min(hits) >= PUT_DOWN_S + CONFIG.min_static_s - 0.5  # not before they have stayed min_static_s
+    assert min(hits) <= PUT_DOWN_S + CONFIG.min_static_s + 4 * CONFIG.settle_s  # nor long after
+    assert hits == [t for t, _ in frames if t >= min(hits)]  # and on every frame from then on
     last = frames[-1][1]
     assert set(last.label) == {STATIC_LABEL}
     assert all(a == {"source": "static_foreground"} for a in last.attributes)
