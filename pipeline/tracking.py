@@ -13,12 +13,17 @@ from pipeline.config import TrackerConfig
 from pipeline.types import Track
 
 
+BYTETRACK_REFERENCE_FPS = 30.0
+
+
 class Tracker:
     """Assigns stable ids across frames; time comes from the frame's ``pts_s`` (variable-rate safe)."""
 
     def __init__(self, config: TrackerConfig, fps: float) -> None:
         self._bytetrack = ByteTrackTracker(
-            lost_track_buffer=max(1, round(config.lost_track_buffer_s * fps)),
+            # The library counts this buffer in frames *of a 30 fps video* whatever `frame_rate` is (its time
+            # budget is buffer / 30 s), so seconds convert at 30, not at the analysed rate.
+            lost_track_buffer=max(1, round(config.lost_track_buffer_s * BYTETRACK_REFERENCE_FPS)),
             frame_rate=fps,
             track_activation_threshold=config.track_activation_threshold,
             minimum_consecutive_frames=config.minimum_consecutive_frames,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -82,18 +83,33 @@ def client(api_settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+def write_sample_config(root: Path, api_url: str | None = None, fps: float | None = None) -> Path:
+    """The sample config with footage read in place and storage, outbox and database under ``root``."""
+    text = (REPO / "samples" / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace("../../shared/data/videos/", f"{VIDEOS}/").replace("../var/", f"{root}/")
+    if api_url is not None:
+        text = text.replace("http://127.0.0.1:8000", api_url)
+    if fps is not None:
+        text, count = re.subn(r"(?m)^(    fps:) \S+", rf"\1 {fps}", text)
+        assert count == 2, "the sample config should have one fps line per camera"
+    path = root / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def labelled_boxes(image_name: str, cls: str) -> list[tuple[float, float, float, float]]:
+    """Boxes of class ``cls`` labelled on ``image_name`` in the ../shared/data label files."""
+    from pipeline.evaluation import load_labels
+
+    return [
+        label.box for label in load_labels(DATA) if label.file.endswith(image_name) and label.cls == cls and label.box
+    ]
+
+
 @pytest.fixture
 def sample_config(tmp_path: Path) -> Path:
     """The sample config with storage and database moved into a temporary folder."""
-    text = (REPO / "samples" / "config.yaml").read_text(encoding="utf-8")
-    text = text.replace("../../shared/data/videos/", f"{VIDEOS}/")
-    text = text.replace("../var/evidence", str(tmp_path / "evidence")).replace(
-        "../var/outbox.sqlite", str(tmp_path / "outbox.sqlite")
-    )
-    text = text.replace("sqlite:///../var/nonsite.db", f"sqlite:///{tmp_path / 'nonsite.db'}")
-    path = tmp_path / "config.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_sample_config(tmp_path)
 
 
 @pytest.fixture
@@ -165,11 +181,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("chain")
     settings = Settings(database_url=f"sqlite:///{root / 'api.db'}", evidence_dir=root / "evidence")
     with LiveServer(settings) as live:
-        text = (REPO / "samples" / "config.yaml").read_text(encoding="utf-8")
-        text = text.replace("../../shared/data/videos/", f"{VIDEOS}/").replace("../var/", f"{root}/")
-        text = text.replace("http://127.0.0.1:8000", live.url)
-        config = root / "config.yaml"
-        config.write_text(text, encoding="utf-8")
+        config = write_sample_config(root, api_url=live.url)
         events_path = root / "events.jsonl"
         code = main(["run", "--config", str(config), "--events-out", str(events_path)])
         events = [json.loads(line) for line in events_path.read_text(encoding="utf-8").splitlines()]
