@@ -12,7 +12,6 @@ from detectors.types import Detections
 from pipeline.config import TrackerConfig
 from pipeline.types import Track
 
-
 BYTETRACK_REFERENCE_FPS = 30.0
 
 

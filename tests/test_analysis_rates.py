@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
 from detectors.types import Detections
+from pipeline.cli import main
 from pipeline.config import TrackerConfig
 from pipeline.rules import overlap_of_smaller
 from pipeline.tracking import Tracker
 from tests.conftest import labelled_boxes, needs_data, write_sample_config
-
 
 # Labels were drawn on frame 0 and objects are found on later frames, by a detector whose boxes differ from a
 # person's: a violation is "on" a labelled object when at least a quarter of its box lies on it.
