@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.models import Artifact, Decision, DecisionAction, Ticket, TicketStatus
-from api.schemas import ViolationCreate
+from api.models import Artifact, Decision, DecisionAction, Ticket, TicketStatus, ViolationEventRow, ViolationState
+from evidence.types import EventState
+from evidence.wire import ArtifactWire, ViolationWire
 
 
 class DuplicateViolation(Exception):
     """The violation id is already filed under another idempotency key."""
+
+
+class ConflictingEvent(Exception):
+    """An update or end that does not belong to the ticket of its violation id (other camera, rule or kind)."""
+
+
+class NotFiled(Exception):
+    """An update or end arrived before its violation's start: the sender should retry later."""
 
 
 class AlreadyDecided(Exception):
@@ -20,56 +31,104 @@ class AlreadyDecided(Exception):
         self.ticket = ticket
 
 
+class Outcome(StrEnum):
+    CREATED = "created"  # a start filed a new ticket
+    APPLIED = "applied"  # an update or end changed the ticket
+    STALE = "stale"  # an older revision than the ticket's: recorded, not applied
+    REPLAYED = "replayed"  # this key was seen before: nothing changed
+
+
 def get_ticket(session: Session, *, ticket_id: int) -> Ticket | None:
     return session.get(Ticket, ticket_id)
 
 
-def get_by_idempotency_key(session: Session, *, key: str) -> Ticket | None:
-    return session.scalar(select(Ticket).where(Ticket.idempotency_key == key))
+def get_by_violation_id(session: Session, *, violation_id: str) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.violation_id == violation_id))
 
 
-def create_ticket(session: Session, *, key: str, violation: ViolationCreate) -> tuple[Ticket, bool]:
-    """The ticket for this key, creating it on first sight. Returns (ticket, created)."""
-    existing = get_by_idempotency_key(session, key=key)
-    if existing is not None:
-        return existing, False
-    if session.scalar(select(Ticket.id).where(Ticket.violation_id == violation.id)) is not None:
-        raise DuplicateViolation(f"violation {violation.id} already has a ticket under another idempotency key")
-    ticket = Ticket(
-        violation_id=violation.id,
-        idempotency_key=key,
-        kind=violation.kind.value,
-        camera=violation.camera,
-        zone=violation.zone,
-        rule=violation.rule,
-        track_id=violation.track_id,
-        label=violation.label,
-        start_s=violation.start_s,
-        end_s=violation.end_s,
-        captured_at=violation.captured_at,
-        status=TicketStatus.PENDING_REVIEW.value,
-        violation=violation.model_dump(mode="json"),
-        artifacts=[
-            Artifact(
-                kind=a.kind.value,
-                sha256=a.sha256,
-                bytes=a.bytes,
-                media_type=a.media_type,
-                parent_sha256=a.parent_sha256,
-            )
-            for a in violation.evidence
-        ],
-    )
-    session.add(ticket)
+def _event_ticket(session: Session, *, key: str) -> Ticket | None:
+    row = session.scalar(select(ViolationEventRow).where(ViolationEventRow.key == key))
+    return row.ticket if row is not None else None
+
+
+def _artifacts(evidence: list[ArtifactWire]) -> list[Artifact]:
+    return [
+        Artifact(
+            kind=a.kind.value, sha256=a.sha256, bytes=a.bytes, media_type=a.media_type, parent_sha256=a.parent_sha256
+        )
+        for a in evidence
+    ]
+
+
+def apply_event(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket, Outcome]:
+    """File a start as a new ticket, or apply an update or end to its ticket. Replays of a key change nothing."""
+    seen = _event_ticket(session, key=key)
+    if seen is not None:
+        return seen, Outcome.REPLAYED
+    if record.state is EventState.START:
+        ticket, outcome = _file(session, key=key, record=record), Outcome.CREATED
+    else:
+        ticket, outcome = _amend(session, key=key, record=record)
     try:
         session.commit()
     except IntegrityError:  # a concurrent push with the same key won the race: return its ticket
         session.rollback()
-        winner = get_by_idempotency_key(session, key=key)
+        winner = _event_ticket(session, key=key)
         if winner is None:
             raise
-        return winner, False
-    return ticket, True
+        return winner, Outcome.REPLAYED
+    session.refresh(ticket)
+    return ticket, outcome
+
+
+def _file(session: Session, *, key: str, record: ViolationWire) -> Ticket:
+    if get_by_violation_id(session, violation_id=record.id) is not None:
+        raise DuplicateViolation(f"violation {record.id} already has a ticket under another idempotency key")
+    ticket = Ticket(
+        violation_id=record.id,
+        idempotency_key=key,
+        kind=record.kind.value,
+        camera=record.camera,
+        zone=record.zone,
+        rule=record.rule,
+        track_id=record.track_id,
+        label=record.label,
+        start_s=record.start_s,
+        end_s=record.end_s,
+        captured_at=record.captured_at.isoformat(),
+        status=TicketStatus.PENDING_REVIEW.value,
+        state=ViolationState.OPEN.value,
+        revision=record.revision,
+        violation=record.model_dump(mode="json"),
+        artifacts=_artifacts(record.evidence),
+    )
+    ticket.events.append(ViolationEventRow(key=key, state=record.state.value, revision=record.revision))
+    session.add(ticket)
+    return ticket
+
+
+def _amend(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket, Outcome]:
+    ticket = get_by_violation_id(session, violation_id=record.id)
+    if ticket is None:
+        raise NotFiled(f"violation {record.id} has no ticket yet (its start has not arrived)")
+    if (ticket.kind, ticket.camera, ticket.rule) != (record.kind.value, record.camera, record.rule):
+        raise ConflictingEvent(
+            f"{record.state.value} for violation {record.id} names {record.kind.value}/{record.camera}/{record.rule}, "
+            f"but its ticket is {ticket.kind}/{ticket.camera}/{ticket.rule}"
+        )
+    newer = record.revision > ticket.revision
+    ticket.events.append(ViolationEventRow(key=key, state=record.state.value, revision=record.revision, applied=newer))
+    if not newer:
+        return ticket, Outcome.STALE
+    ticket.revision = record.revision
+    ticket.end_s = record.end_s
+    ticket.violation = record.model_dump(mode="json")
+    if record.state is EventState.END:
+        ticket.state = ViolationState.ENDED.value
+        ticket.ended_at = record.ended_at.isoformat() if record.ended_at else None
+    known = {(a.sha256, a.kind) for a in ticket.artifacts}
+    ticket.artifacts.extend(a for a in _artifacts(record.evidence) if (a.sha256, a.kind) not in known)
+    return ticket, Outcome.APPLIED
 
 
 def list_tickets(

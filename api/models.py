@@ -6,12 +6,42 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored in UTC and always read back with its offset (SQLite keeps none, so it would come back naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class TicketStatus(StrEnum):
@@ -20,13 +50,20 @@ class TicketStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class ViolationState(StrEnum):
+    """Whether the object is still there (the pipeline has not sent the violation's end yet)."""
+
+    OPEN = "open"
+    ENDED = "ended"
+
+
 class DecisionAction(StrEnum):
     CONFIRM = "confirm"
     REJECT = "reject"
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UtcDateTime()}
 
 
 class Ticket(Base):
@@ -45,13 +82,35 @@ class Ticket(Base):
     end_s: Mapped[float] = mapped_column(Float)
     captured_at: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(32), index=True, default=TicketStatus.PENDING_REVIEW.value)
-    violation: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full record as pushed by the pipeline
+    violation: Mapped[dict[str, Any]] = mapped_column(JSON)  # the newest record the pipeline sent
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default=ViolationState.OPEN.value)
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # of the newest event applied
+    ended_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     artifacts: Mapped[list[Artifact]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="Artifact.id", lazy="selectin"
     )
     decisions: Mapped[list[Decision]] = relationship(back_populates="ticket", order_by="Decision.id", lazy="selectin")
+    events: Mapped[list[ViolationEventRow]] = relationship(
+        back_populates="ticket", order_by="ViolationEventRow.id", lazy="selectin"
+    )
+
+
+class ViolationEventRow(Base):
+    """Each start, update and end applied to a ticket, under its idempotency key. Never updated or deleted."""
+
+    __tablename__ = "violation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[int] = mapped_column(Integer)
+    applied: Mapped[bool] = mapped_column(default=True)  # False: arrived after a newer revision (kept, not applied)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
 class Artifact(Base):

@@ -1,48 +1,27 @@
-"""Request and response bodies, split per use (Create / Public)."""
+"""Request and response bodies, split per use (Create / Public).
+
+The violation record itself is defined once, in ``evidence.wire``: the create body *is* that model, and the
+public ticket reuses its field types.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from api.models import DecisionAction, TicketStatus
-from evidence.types import ArtifactKind, ViolationKind
+from api.models import DecisionAction, TicketStatus, ViolationState
+from evidence.types import ViolationKind
+from evidence.wire import ViolationWire
+
+ViolationCreate = ViolationWire
+# Officers type these; a reason or name made only of spaces is no reason or name.
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class ArtifactIn(_Strict):
-    kind: ArtifactKind
-    storage_key: str = Field(..., pattern=r"^[0-9a-f]{64}$")
-    sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
-    bytes: int = Field(..., ge=0)
-    media_type: str
-    frame_range: tuple[float, float] | None = None
-    parent_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
-
-
-class ViolationCreate(BaseModel):
-    """A violation as the pipeline's outbox pushes it (``evidence.types.ViolationEvent.to_dict``)."""
-
-    model_config = ConfigDict(extra="allow")  # newer pipelines may add fields; they are kept in `violation`
-
-    id: str = Field(..., min_length=8, max_length=64)
-    kind: ViolationKind
-    state: Literal["start", "update", "end"]
-    camera: str = Field(..., min_length=1, max_length=128)
-    zone: str = Field(..., max_length=128)
-    rule: str = Field(..., max_length=128)
-    track_id: int
-    label: str = Field(..., max_length=64)
-    start_s: float
-    end_s: float
-    box: tuple[float, float, float, float]
-    captured_at: str
-    evidence: list[ArtifactIn] = Field(default_factory=list)
 
 
 class ArtifactPublic(BaseModel):
@@ -57,8 +36,8 @@ class ArtifactPublic(BaseModel):
 
 
 class DecisionCreate(_Strict):
-    reason: str = Field(..., min_length=2, max_length=2000, description="Why: recorded with the decision.")
-    actor: str = Field(..., min_length=1, max_length=128, description="Who decides (officer id or name).")
+    reason: Text = Field(..., min_length=2, max_length=2000, description="Why: recorded with the decision.")
+    actor: Text = Field(..., min_length=1, max_length=128, description="Who decides (officer id or name).")
 
 
 class DecisionPublic(BaseModel):
@@ -67,7 +46,19 @@ class DecisionPublic(BaseModel):
     action: DecisionAction
     reason: str
     actor: str
-    decided_at: datetime
+    decided_at: AwareDatetime
+
+
+class EventPublic(BaseModel):
+    """One start, update or end applied to the ticket."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    state: str
+    revision: int
+    applied: bool
+    received_at: AwareDatetime
 
 
 class TicketPublic(BaseModel):
@@ -84,11 +75,15 @@ class TicketPublic(BaseModel):
     start_s: float
     end_s: float
     captured_at: str
+    state: ViolationState = Field(..., description="open until the pipeline reports the violation's end")
+    ended_at: str | None
+    revision: int
     status: TicketStatus
     created_at: datetime
     artifacts: list[ArtifactPublic]
     decisions: list[DecisionPublic]
-    violation: dict[str, Any]
+    events: list[EventPublic]
+    violation: dict[str, Any] = Field(..., description="The newest record (evidence.wire.ViolationWire)")
 
 
 class TicketList(BaseModel):

@@ -21,6 +21,7 @@ from evidence.outbox import Outbox
 from pipeline.assemble import build_parts
 from pipeline.config import InputRole, load_config
 from pipeline.runner import CameraRunner
+from pipeline.shared_models import SharedModels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,10 +40,10 @@ def main() -> None:
     config = load_config(args.config)
     with tempfile.TemporaryDirectory() as tmp:
         config.storage.evidence_dir = Path(tmp) / "evidence"
-        detector = create_detector(config.detector)
+        models = SharedModels(create_detector(config.detector), threads=config.detector.threads)
         outbox = Outbox(Path(tmp) / "outbox.sqlite")
         for camera in config.cameras:
-            parts = build_parts(config, camera.id, detector, "benchmark", outbox)
+            parts = build_parts(config, camera.id, models, "0" * 64, outbox)
             stats = CameraRunner(parts).run()
             parts.source.close()
             ms = stats.per_frame_ms()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
 from evidence.clips import ClipError, EncodedPacket, cut_clip, validate_clip
 from evidence.manifest import build_manifest, canonical_bytes
@@ -17,6 +18,7 @@ from evidence.outbox import Outbox
 from evidence.snapshots import annotate, crop, encode_jpeg
 from evidence.store import ContentStore, atomic_write
 from evidence.types import ArtifactKind, EvidenceRecord, ViolationEvent
+from evidence.wire import ViolationWire
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,19 @@ class EvidenceLocker:
         manifest_bytes = canonical_bytes(manifest)
         manifest_record = self.store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
         atomic_write(self.cases_dir / event.id / "manifest.json", manifest_bytes)
-        event = dataclasses.replace(event, evidence=(*artifacts, manifest_record))
-        self.outbox.enqueue(event.id, event.to_dict())
+        return self.publish(dataclasses.replace(event, evidence=(*artifacts, manifest_record)))
+
+    def publish(self, event: ViolationEvent) -> ViolationEvent:
+        """Check the event against the wire schema and queue it for the API under its own key."""
+        record = event.to_dict()
+        try:
+            payload = ViolationWire.model_validate(record).model_dump(mode="json")
+        except ValidationError as exc:  # kept, flagged and never pushed: the API would refuse it every time
+            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            logger.error(
+                "violation %s: %s is not a valid record (%s); kept in the outbox", event.id, event.key, problem
+            )
+            self.outbox.enqueue(event.key, record, problem=f"invalid record: {problem}")
+            return event
+        self.outbox.enqueue(event.key, payload)
         return event

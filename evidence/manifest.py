@@ -8,7 +8,7 @@ import rfc8785
 
 from evidence.types import EvidenceRecord, ViolationEvent
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: a provenance block (config bytes, every model, parameters, software) replaces model/config
 
 
 def build_manifest(event: ViolationEvent, artifacts: tuple[EvidenceRecord, ...]) -> dict[str, Any]:
@@ -17,9 +17,8 @@ def build_manifest(event: ViolationEvent, artifacts: tuple[EvidenceRecord, ...])
     return {
         "manifest_version": MANIFEST_VERSION,
         "violation": violation,
-        "capture": {"captured_at": event.captured_at, "time_source": event.time_source},
-        "model": {"id": event.model_id, "sha256": event.model_sha256},
-        "config_sha256": event.config_sha256,
+        "capture": {"captured_at": event.captured_at, "time_source": event.time_source.value},
+        "provenance": event.provenance.to_dict(),
         "rule_parameters": event.rule_parameters,
         "artifacts": [a.to_dict() for a in artifacts],
     }

@@ -31,12 +31,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 class Transport(Protocol):
     def send(self, key: str, payload: dict[str, Any]) -> int:
-        """Deliver one violation; return the HTTP status. Raise ``httpx.TransportError`` when unreachable."""
+        """Deliver one violation event; return the HTTP status. Raise ``httpx.TransportError`` when unreachable."""
         ...
 
 
 class HttpTransport:
-    """POSTs to the API with the violation id as the ``Idempotency-Key``."""
+    """POSTs to the API with the event's key (violation id, revision, state) as the ``Idempotency-Key``."""
 
     def __init__(self, base_url: str, timeout_s: float = 10.0, client: httpx.Client | None = None) -> None:
         self._client = client or httpx.Client(base_url=base_url, timeout=timeout_s)
@@ -66,16 +66,21 @@ class Outbox:
     def close(self) -> None:
         self._db.close()
 
-    def enqueue(self, key: str, payload: dict[str, Any]) -> None:
-        """Store a violation for delivery; enqueueing the same key again keeps the first copy."""
+    def enqueue(self, key: str, payload: dict[str, Any], problem: str | None = None) -> None:
+        """Store a violation event for delivery; enqueueing the same key again keeps the first copy.
+
+        With ``problem`` the event is kept but flagged as refused: it is never pushed (nothing is lost, and
+        ``nonsite outbox`` reports it).
+        """
         self._db.execute(
-            "INSERT OR IGNORE INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
-            (key, json.dumps(payload, ensure_ascii=False), datetime.now(UTC).isoformat()),
+            "INSERT OR IGNORE INTO outbox (key, payload, created_at, last_error, rejected) VALUES (?, ?, ?, ?, ?)",
+            (key, json.dumps(payload, ensure_ascii=False), datetime.now(UTC).isoformat(), problem, int(bool(problem))),
         )
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """Undelivered events in the order they were queued (a violation's start before its updates and end)."""
         rows = self._db.execute(
-            "SELECT key, payload FROM outbox WHERE delivered_at IS NULL AND rejected = 0 ORDER BY created_at, key"
+            "SELECT key, payload FROM outbox WHERE delivered_at IS NULL AND rejected = 0 ORDER BY rowid"
         ).fetchall()
         return [(key, json.loads(payload)) for key, payload in rows]
 
@@ -93,19 +98,29 @@ class Outbox:
         )
 
     def push_once(self, transport: Transport) -> DeliveryReport:
-        """One delivery attempt for every pending violation."""
+        """One delivery attempt for every pending event, in order within each violation.
+
+        An event waits while an earlier event of its violation is undelivered, so the API always sees a
+        violation's start, updates and end in that order.
+        """
+        blocked: set[str] = set()
         for key, payload in self.pending():
+            violation = str(payload.get("id", key))
+            if violation in blocked:
+                continue
             try:
                 status = transport.send(key, payload)
             except httpx.TransportError as exc:
                 self._record(key, error=f"API unreachable: {exc}")
+                blocked.add(violation)
                 continue
             if status in (200, 201):
                 self._record(key, delivered=True)
-            elif status in (400, 422):  # the API will never accept this payload: keep it, flagged, not retried
-                self._record(key, error=f"rejected by API with {status}", rejected=True)
-            else:
+            elif status in (400, 409, 413, 422):  # the API will never accept this event: kept, flagged, not retried
+                self._record(key, error=f"refused by API with {status}", rejected=True)
+            else:  # 404 (its start is not filed yet), 5xx: try again later
                 self._record(key, error=f"API answered {status}")
+                blocked.add(violation)
         return self.counts()
 
     def drain(

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# The version of the violation record on the wire (``evidence.wire``); bump it when a field changes meaning.
+WIRE_VERSION = 1
+
 
 class ViolationKind(StrEnum):
     MUCK_TRUCK = "muck_truck"
@@ -47,9 +50,51 @@ class EvidenceRecord:
         return data
 
 
+class TimeSource(StrEnum):
+    """Where a frame's wall time comes from."""
+
+    CONFIG = "config"  # the operator gave the file's start time
+    CONTAINER = "container"  # the file's own creation_time
+    WALL_CLOCK = "wall_clock"  # this machine's clock when the frame was read (live cameras, or nothing better)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One model that took part in a decision: its role, id and the SHA-256 of the file that was loaded."""
+
+    role: str  # detector, plate_detector, plate_recognizer, cover_head
+    model_id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Everything that decided a violation, so two runs that decide differently can be told apart."""
+
+    software_version: str = ""
+    config_sha256: str = ""
+    models: tuple[ModelRef, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)  # attribute and plate parameters in force
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "software_version": self.software_version,
+            "config_sha256": self.config_sha256,
+            "models": [asdict(m) for m in self.models],
+            "parameters": self.parameters,
+        }
+
+    def model(self, role: str) -> ModelRef | None:
+        return next((m for m in self.models if m.role == role), None)
+
+
 @dataclass(frozen=True)
 class ViolationEvent:
-    """A rule's finding about one track, in stream time; ``id`` is stable for start/update/end."""
+    """A rule's finding about one track, in stream time; ``id`` is stable for start/update/end.
+
+    Each event of a violation has its own ``revision`` (0 for the start, one more for each update, the end
+    last), and so its own idempotency key (:attr:`key`).
+    """
 
     id: str
     kind: ViolationKind
@@ -63,20 +108,30 @@ class ViolationEvent:
     end_s: float
     box: tuple[float, float, float, float]
     captured_at: str  # ISO-8601 UTC wall time of the key frame
-    time_source: str  # where captured_at comes from: config, container, wall_clock
+    time_source: TimeSource
     key_frame_pts_s: float
+    revision: int = 0
+    ended_at: str | None = None  # ISO-8601 UTC wall time the object was last seen inside (end events)
     attributes: dict[str, Any] = field(default_factory=dict)
     plate: str | None = None
-    model_id: str = ""
-    model_sha256: str = ""
-    config_sha256: str = ""
+    provenance: Provenance = field(default_factory=Provenance)
     rule_parameters: dict[str, Any] = field(default_factory=dict)
     evidence: tuple[EvidenceRecord, ...] = ()
 
+    @property
+    def key(self) -> str:
+        """The idempotency key of this event: one per violation and revision."""
+        return f"{self.id}:{self.revision}:{self.state.value}"
+
     def to_dict(self) -> dict[str, Any]:
+        """The wire form (``evidence.wire.ViolationWire``), JSON-ready."""
         data = asdict(self)
+        data["schema_version"] = WIRE_VERSION
+        data["key"] = self.key
         data["kind"] = self.kind.value
         data["state"] = self.state.value
+        data["time_source"] = self.time_source.value
         data["box"] = [round(v, 1) for v in self.box]
+        data["provenance"] = self.provenance.to_dict()
         data["evidence"] = [record.to_dict() for record in self.evidence]
         return data

@@ -1,6 +1,6 @@
-"""Train the truck cover head (models/truck_cover.json) from labelled truck boxes.
+"""Train the truck cover head (detectors/attributes/truck_cover.json) from labelled truck boxes.
 
-Usage: ``python models/train_truck_cover.py [--data ../shared/data] [--out models/truck_cover.json]``
+Usage: ``python models/train_truck_cover.py [--data ../shared/data] [--out detectors/attributes/truck_cover.json]``
 
 Method (see the model card in models/README.md): colour and texture statistics of the bed region
 (``detectors.attributes.truck_cover.cover_features``) → standardise → multinomial logistic regression with

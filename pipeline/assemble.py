@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
 from detectors.attributes.annotate import BIKE_LABELS, AttributeAnnotator
-from detectors.base import Detector
-from detectors.plates.reader import PlateReader
 from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
 from evidence.store import ContentStore
@@ -18,6 +17,7 @@ from pipeline.config import CameraConfig, NonsiteConfig, RuleConfig, ZoneKind
 from pipeline.plate_step import PlateStep
 from pipeline.rules import EventContext, Rule
 from pipeline.runner import RunnerParts
+from pipeline.shared_models import SharedModels, step_parameters
 from pipeline.sources.factory import open_source
 from pipeline.static_foreground import StaticForeground
 from pipeline.tracking import Tracker
@@ -26,48 +26,57 @@ from pipeline.tracking import Tracker
 def build_parts(
     config: NonsiteConfig,
     camera_id: str,
-    detector: Detector,
+    models: SharedModels,
     config_sha256: str,
     outbox: Outbox,
     source_override: Path | None = None,
 ) -> RunnerParts:
     camera = config.camera(camera_id)
+    camera_rules = [r for r in config.rules if r.camera == camera.id]
+    plates = None
+    wants_plates = any(r.kind is ViolationKind.MUCK_TRUCK for r in camera_rules)
+    if camera.read_plates or (camera.read_plates is None and wants_plates):
+        plates = PlateStep(models.plates)
+    attributes = attribute_step(camera_rules, models)
+    source = open_source(camera, source_override)
+    parameters: dict[str, object] = {
+        "detector": config.detector.model_dump(mode="json"),
+        "tracker": config.tracker.model_dump(mode="json"),
+        "attributes": step_parameters(attributes) | (asdict(attributes.annotator.bike) if attributes else {}),
+        "plates": step_parameters(plates) | ({"min_confidence": models.plates.min_confidence} if plates else {}),
+    }
     context = EventContext(
         camera_id=camera.id,
-        model_id=detector.info.model_id,
-        model_sha256=detector.info.sha256,
-        config_sha256=config_sha256,
+        origin_id=source.origin_id,
+        provenance=models.provenance(
+            config_sha256, plates=plates is not None, cover=attributes is not None, parameters=parameters
+        ),
         timezone=config.timezone,
     )
     zones = {z.name: z for z in camera.zones}
-    rules = [Rule.build(r, zones[r.zone], context) for r in config.rules if r.camera == camera.id]
+    rules = [Rule.build(r, zones[r.zone], context) for r in camera_rules]
     crop_regions = []
     if camera.detect_on_zone_crops:
-        crop_regions = [rule.zone.bounding_xyxy for rule in rules]
-        crop_regions = sorted(set(crop_regions))
-    plates = None
-    wants_plates = any(r.kind is ViolationKind.MUCK_TRUCK for r in config.rules if r.camera == camera.id)
-    if camera.read_plates or (camera.read_plates is None and wants_plates):
-        plates = PlateStep(PlateReader(threads=config.detector.threads))
+        crop_regions = sorted({rule.zone.bounding_xyxy for rule in rules})
     storage = config.storage
     locker = EvidenceLocker(ContentStore(storage.evidence_dir), outbox, storage.pre_roll_s, storage.post_roll_s)
     return RunnerParts(
-        source=open_source(camera, source_override),
-        detector=detector,
+        source=source,
+        detector=models.detector,
         tracker=Tracker(config.tracker, camera.fps),
         rules=rules,
         locker=locker,
         crop_regions=crop_regions,
         plates=plates,
-        attributes=attribute_step([r for r in config.rules if r.camera == camera.id]),
-        static_foreground=static_foreground(camera, [r for r in config.rules if r.camera == camera.id]),
+        attributes=attributes,
+        static_foreground=static_foreground(camera, camera_rules),
         nms_iou=config.detector.nms_iou,
         pre_roll_s=storage.pre_roll_s,
         post_roll_s=storage.post_roll_s,
     )
 
 
-def attribute_step(rules: list[RuleConfig]) -> AttributeStep | None:
+def attribute_step(rules: list[RuleConfig], models: SharedModels) -> AttributeStep | None:
     """Cover and bike classifiers for a camera whose rules use them (muck trucks, shared bikes)."""
     users = [r for r in rules if r.kind in (ViolationKind.MUCK_TRUCK, ViolationKind.SHARED_BIKE_MISPARKED)]
     if not users:
@@ -75,7 +84,8 @@ def attribute_step(rules: list[RuleConfig]) -> AttributeStep | None:
     bike_rules = [r for r in users if r.kind is ViolationKind.SHARED_BIKE_MISPARKED]
     bike_labels = frozenset(label for r in bike_rules for label in (r.labels or BIKE_LABELS)) or BIKE_LABELS
     return AttributeStep(
-        AttributeAnnotator(bike_labels=bike_labels), min_confidence=min(r.min_confidence for r in users)
+        AttributeAnnotator(cover=models.cover, bike_labels=bike_labels),
+        min_confidence=min(r.min_confidence for r in users),
     )
 
 
@@ -95,26 +105,5 @@ class JsonlEventWriter:
         self._stream = stream
 
     def __call__(self, event: ViolationEvent) -> None:
-        row = event.to_dict()
-        line = {
-            key: row[key]
-            for key in (
-                "id",
-                "kind",
-                "state",
-                "camera",
-                "zone",
-                "rule",
-                "track_id",
-                "label",
-                "start_s",
-                "end_s",
-                "box",
-                "captured_at",
-                "attributes",
-                "plate",
-            )
-        }
-        line["evidence"] = row["evidence"]
-        self._stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._stream.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         self._stream.flush()

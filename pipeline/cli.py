@@ -24,6 +24,7 @@ from evidence.outbox import DeliveryReport, HttpTransport, Outbox
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.runner import CameraRunner, RunStats
+from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
 
 if TYPE_CHECKING:
@@ -176,13 +177,13 @@ def _run_cameras(
 ) -> tuple[dict[str, RunStats], list[str]]:
     """Run each camera to completion. A camera whose input fails is reported and the others still run;
     everything sealed before a failure is already in the outbox."""
-    detector = _detector_for(config)  # one model in memory for every camera
+    models = SharedModels(_detector_for(config), threads=config.detector.threads)  # one set for every camera
     digest = config_sha256(config_path)
     results: dict[str, RunStats] = {}
     failures: list[str] = []
     for camera_id in camera_ids:
         try:
-            parts = build_parts(config, camera_id, detector, digest, outbox, source)
+            parts = build_parts(config, camera_id, models, digest, outbox, source)
         except SourceError as exc:
             print(f"error: camera {camera_id}: {exc}", file=sys.stderr)
             failures.append(camera_id)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from evidence.types import EventState, ViolationEvent, ViolationKind
+from evidence.types import EventState, Provenance, TimeSource, ViolationEvent, ViolationKind
 from pipeline.config import RuleConfig, ZoneConfig
 from pipeline.schedule import in_schedule
 from pipeline.types import Track
@@ -48,12 +48,16 @@ STATIONARY_KINDS = frozenset({ViolationKind.STREET_STALL, ViolationKind.SHARED_B
 
 @dataclass(frozen=True)
 class EventContext:
-    """What every event records about where it came from."""
+    """What every event records about where it came from.
+
+    ``origin_id`` names the footage: ``file:<sha256 of its bytes>`` for a file, the capture session for a live
+    camera. Violation ids derive from it and from stream time, never from the wall clock, so a replay of the
+    same file files nothing new whatever start time it is given.
+    """
 
     camera_id: str
-    model_id: str
-    model_sha256: str
-    config_sha256: str
+    origin_id: str
+    provenance: Provenance = field(default_factory=Provenance)
     timezone: str = "Asia/Shanghai"
 
 
@@ -64,6 +68,7 @@ class _Candidate:
     last_inside_s: float
     track: Track
     event: ViolationEvent | None = None
+    last_wall: datetime | None = None  # wall time of the frame the track was last seen inside
 
 
 @dataclass
@@ -113,11 +118,12 @@ class Rule:
         return self.config.model_dump(mode="json", exclude={"name", "camera", "zone"})
 
     def update(
-        self, tracks: list[Track], pts_s: float, captured_at: datetime, time_source: str
+        self, tracks: list[Track], pts_s: float, captured_at: datetime, time_source: TimeSource
     ) -> list[ViolationEvent]:
-        """Feed one analysed frame's tracks; return the events that started or ended on it.
+        """Feed one analysed frame's tracks; return the events that started, changed or ended on it.
 
-        A starting event's key frame is this frame (``pts_s``).
+        A starting event's key frame is this frame (``pts_s``). An open violation whose plate read or
+        attributes changed gives an update.
         """
         watched = [t for t in tracks if self._watches(t) and t.confidence >= self.config.min_confidence]
         inside = self.zone.update(watched)
@@ -130,12 +136,15 @@ class Rule:
                     events.append(self._end(candidate))
                 candidate = _Candidate(entered_s=pts_s, entry_anchor=track.anchor, last_inside_s=pts_s, track=track)
                 self._candidates[track.track_id] = candidate
-            candidate.last_inside_s, candidate.track = pts_s, track
+            candidate.last_inside_s, candidate.track, candidate.last_wall = pts_s, track, captured_at
             if candidate.event is None and self._should_fire(candidate, inside_tracks, pts_s, captured_at):
                 candidate.event = self._event(candidate, pts_s, captured_at, time_source)
                 events.append(candidate.event)
                 if self.per_zone:
                     self._zone_quiet_until_s = pts_s + self.config.cooldown_s
+            elif candidate.event is not None and _observed(candidate.event) != _observed_on(track):
+                candidate.event = self._revised(candidate, EventState.UPDATE)
+                events.append(candidate.event)
         for track_id, candidate in list(self._candidates.items()):
             if track_id not in inside and pts_s - candidate.last_inside_s > self.config.lost_grace_s:
                 if candidate.event is not None:
@@ -185,21 +194,11 @@ class Rule:
             return pile >= self.config.min_pile
         return True
 
-    def _event(self, candidate: _Candidate, pts_s: float, captured_at: datetime, time_source: str) -> ViolationEvent:
+    def _event(
+        self, candidate: _Candidate, pts_s: float, captured_at: datetime, time_source: TimeSource
+    ) -> ViolationEvent:
         track = candidate.track
-        event_id = uuid.uuid5(
-            _EVENT_NAMESPACE,
-            "|".join(
-                [
-                    self.context.camera_id,
-                    self.config.name,
-                    str(track.track_id),
-                    f"{candidate.entered_s:.3f}",
-                    captured_at.isoformat(),
-                    self.context.config_sha256,
-                ]
-            ),
-        )
+        event_id = violation_id(self.context.origin_id, self.context.camera_id, self.config.name, track, candidate)
         return ViolationEvent(
             id=str(event_id),
             kind=self.config.kind,
@@ -217,19 +216,48 @@ class Rule:
             key_frame_pts_s=pts_s,
             attributes=dict(track.attributes),
             plate=track.attributes.get("plate"),
-            model_id=self.context.model_id,
-            model_sha256=self.context.model_sha256,
-            config_sha256=self.context.config_sha256,
+            provenance=self.context.provenance,
             rule_parameters=self._parameters(),
         )
 
-    def _end(self, candidate: _Candidate) -> ViolationEvent:
+    def _revised(self, candidate: _Candidate, state: EventState) -> ViolationEvent:
+        """The open violation's next event: what is known of the object now, one revision on."""
         assert candidate.event is not None
+        track = candidate.track
+        ended_at = candidate.last_wall.isoformat() if state is EventState.END and candidate.last_wall else None
+        return dataclasses.replace(
+            candidate.event,
+            state=state,
+            revision=candidate.event.revision + 1,
+            end_s=round(max(candidate.last_inside_s, candidate.event.start_s), 3),
+            ended_at=ended_at,
+            box=track.box,
+            attributes=dict(track.attributes),
+            plate=track.attributes.get("plate"),
+        )
+
+    def _end(self, candidate: _Candidate) -> ViolationEvent:
         track = candidate.track
         self._cooldowns = [c for c in self._cooldowns if c.until_s > candidate.last_inside_s]
         self._cooldowns.append(_Cooldown(box=track.box, until_s=candidate.last_inside_s + self.config.cooldown_s))
-        ended = dataclasses.replace(
-            candidate.event, state=EventState.END, end_s=round(candidate.last_inside_s, 3), box=track.box
-        )
+        ended = self._revised(candidate, EventState.END)
         candidate.event = None
         return ended
+
+
+def violation_id(origin_id: str, camera_id: str, rule: str, track: Track, candidate: _Candidate) -> str:
+    """Stable across replays: the footage, the rule, the track and the stream time it entered the zone."""
+    parts = [origin_id, camera_id, rule, str(track.track_id), f"{candidate.entered_s:.3f}"]
+    return str(uuid.uuid5(_EVENT_NAMESPACE, "|".join(parts)))
+
+
+def _observed(event: ViolationEvent) -> tuple[object, ...]:
+    return (event.plate, *(event.attributes.get(k) for k in _REPORTED))
+
+
+def _observed_on(track: Track) -> tuple[object, ...]:
+    return (track.attributes.get("plate"), *(track.attributes.get(k) for k in _REPORTED))
+
+
+# Attributes whose change on an open violation is worth an update (scores and vote counts are not).
+_REPORTED = ("cover", "brand", "shared", "fallen", "plate_color")

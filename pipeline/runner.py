@@ -62,8 +62,8 @@ class CameraRunner:
         self.buffer = PacketRingBuffer(parts.pre_roll_s + parts.post_roll_s + 2.0)
         self.stats = RunStats()
         self._pending: list[PendingCase] = []
-        self._sealed: dict[str, ViolationEvent] = {}
-        self._held_ends: list[ViolationEvent] = []
+        self._sealed: dict[str, ViolationEvent] = {}  # open violations' sealed starts (dropped at their end)
+        self._held: list[ViolationEvent] = []  # updates and ends waiting for their start to be sealed
         self._zones = {r.zone.name: r.zone.polygon for r in parts.rules}
 
     def run(self, on_frame: Callable[[Frame], None] | None = None) -> RunStats:
@@ -124,7 +124,7 @@ class CameraRunner:
                 case = self.parts.locker.open_case(event, frame.image, self._zones.get(event.zone))
                 self._pending.append(case)
             else:
-                self._held_ends.append(event)
+                self._held.append(event)
 
     def _seal_ready(self, final: bool = False) -> None:
         latest = self.buffer.latest_s
@@ -138,13 +138,15 @@ class CameraRunner:
                 still_pending.append(case)
         self._pending = still_pending
         held = []
-        for end in self._held_ends:  # an end is reported after its start, carrying the sealed evidence
-            sealed = self._sealed.get(end.id)
+        for later in self._held:  # updates and ends follow their start, carrying its sealed evidence
+            sealed = self._sealed.get(later.id)
             if sealed is None:
-                held.append(end)
-            else:
-                self._emit(dataclasses.replace(end, evidence=sealed.evidence))
-        self._held_ends = held
+                held.append(later)
+                continue
+            self._emit(self.parts.locker.publish(dataclasses.replace(later, evidence=sealed.evidence)))
+            if later.state is EventState.END:
+                del self._sealed[later.id]
+        self._held = held
 
     def _emit(self, event: ViolationEvent) -> None:
         self.stats.events += event.state is EventState.START

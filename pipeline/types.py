@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from evidence.types import TimeSource
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -20,7 +22,7 @@ class Frame:
     captured_at: datetime  # UTC wall time of this frame
     image: npt.NDArray[np.uint8]  # H x W x 3 BGR
     from_file: bool
-    time_source: str = "wall_clock"
+    time_source: TimeSource = TimeSource.WALL_CLOCK
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3:

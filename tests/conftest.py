@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from detectors.paths import models_dir
+from evidence.types import EventState, TimeSource, ViolationEvent, ViolationKind
 from pipeline.types import Track
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,11 +53,17 @@ def make_track(
     )
 
 
-def violation_payload(violation_id: str = "11111111-2222-3333-4444-555555555555", **overrides: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {
+VIOLATION_ID = "11111111-2222-3333-4444-555555555555"
+
+
+def make_event(
+    violation_id: str = VIOLATION_ID, state: EventState = EventState.START, revision: int = 0, **fields: Any
+) -> ViolationEvent:
+    values: dict[str, Any] = {
         "id": violation_id,
-        "kind": "street_stall",
-        "state": "start",
+        "kind": ViolationKind.STREET_STALL,
+        "state": state,
+        "revision": revision,
         "camera": "cam-1",
         "zone": "shopfront",
         "rule": "no-vending",
@@ -64,12 +71,24 @@ def violation_payload(violation_id: str = "11111111-2222-3333-4444-555555555555"
         "label": "chair",
         "start_s": 1.0,
         "end_s": 5.0,
-        "box": [10.0, 20.0, 110.0, 220.0],
+        "box": (10.0, 20.0, 110.0, 220.0),
         "captured_at": datetime(2026, 11, 23, 9, 0, tzinfo=UTC).isoformat(),
-        "evidence": [],
+        "time_source": TimeSource.CONFIG,
+        "key_frame_pts_s": 5.0,
     }
+    values.update(fields)
+    return ViolationEvent(**values)
+
+
+def violation_payload(violation_id: str = VIOLATION_ID, **overrides: Any) -> dict[str, Any]:
+    """A start as the outbox pushes it; ``overrides`` replace wire fields (to make it malformed, say)."""
+    payload = make_event(violation_id).to_dict()
     payload.update(overrides)
     return payload
+
+
+def key_header(payload: dict[str, Any]) -> dict[str, str]:
+    return {"Idempotency-Key": str(payload["key"])}
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from api.settings import Settings
 from evidence.store import ContentStore
 from evidence.types import ArtifactKind
-from tests.conftest import violation_payload
+from tests.conftest import key_header, violation_payload
 
-KEY = {"Idempotency-Key": "11111111-2222-3333-4444-555555555555"}
+KEY = key_header(violation_payload())
 DECISION = {"actor": "officer-007", "reason": "goods on the pavement, shop owner present"}
 
 
@@ -34,7 +34,8 @@ def test_create_is_idempotent(client: TestClient) -> None:
 
 def test_same_violation_under_another_key_is_409(client: TestClient) -> None:
     file_ticket(client)
-    response = client.post("/api/v1/tickets", json=violation_payload(), headers={"Idempotency-Key": "another-key-123"})
+    other = violation_payload(key="another-key-123")
+    response = client.post("/api/v1/tickets", json=other, headers=key_header(other))
     assert response.status_code == 409
 
 
@@ -47,11 +48,8 @@ def test_malformed_violation_is_422(client: TestClient) -> None:
 
 def test_list_filters(client: TestClient) -> None:
     file_ticket(client)
-    client.post(
-        "/api/v1/tickets",
-        json=violation_payload("22222222-2222-3333-4444-555555555555", kind="shared_bike_misparked", camera="cam-2"),
-        headers={"Idempotency-Key": "22222222-2222-3333-4444-555555555555"},
-    )
+    second = violation_payload("22222222-2222-3333-4444-555555555555", kind="shared_bike_misparked", camera="cam-2")
+    assert client.post("/api/v1/tickets", json=second, headers=key_header(second)).status_code == 201
     assert client.get("/api/v1/tickets", params={"kind": "shared_bike_misparked"}).json()["total"] == 1
     assert client.get("/api/v1/tickets", params={"camera": "cam-1"}).json()["items"][0]["camera"] == "cam-1"
     assert client.get("/api/v1/tickets", params={"status": "confirmed"}).json()["total"] == 0

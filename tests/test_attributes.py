@@ -117,7 +117,7 @@ def _truck_labels() -> list[tuple[Path, tuple[float, float, float, float], str]]
 @needs_data
 def test_cover_on_real_trucks_never_calls_a_load_uncovered_wrongly(cover: CoverClassifier) -> None:
     """The head was trained on these ten trucks, so this checks the shipped head, not generalisation (the
-    leave-one-image-out figure in models/truck_cover.json is that)."""
+    leave-one-image-out figure in detectors/attributes/truck_cover.json is that)."""
     results = [(truth, cover.classify(read_bgr(path), box).state) for path, box, truth in _truck_labels()]
     assert len(results) == 10
     assert all(state in ("covered", "uncovered", "empty", "unknown") for _, state in results)

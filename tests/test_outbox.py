@@ -29,7 +29,7 @@ class Flaky:
 
 def test_retries_until_accepted(tmp_path: Path, client: TestClient) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    outbox.enqueue("11111111-2222-3333-4444-555555555555", violation_payload())
+    outbox.enqueue(violation_payload()["key"], violation_payload())
     transport = Flaky(HttpTransport("http://test", client=client), failures=3)
     sleeps: list[float] = []
     report = outbox.drain(transport, deadline_s=60, sleep=sleeps.append, clock=lambda: sum(sleeps))
@@ -41,7 +41,7 @@ def test_retries_until_accepted(tmp_path: Path, client: TestClient) -> None:
 
 def test_retried_push_after_lost_response_makes_no_second_ticket(tmp_path: Path, client: TestClient) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    outbox.enqueue("11111111-2222-3333-4444-555555555555", violation_payload())
+    outbox.enqueue(violation_payload()["key"], violation_payload())
     transport = Flaky(HttpTransport("http://test", client=client), failures=2, lose_response=True)
     report = outbox.drain(transport, deadline_s=60, sleep=lambda _s: None)
     assert report.delivered == 1
@@ -52,8 +52,8 @@ def test_retried_push_after_lost_response_makes_no_second_ticket(tmp_path: Path,
 def test_nothing_is_lost_when_the_api_is_down(tmp_path: Path, client: TestClient) -> None:
     path = tmp_path / "outbox.sqlite"
     outbox = Outbox(path)
-    outbox.enqueue("11111111-2222-3333-4444-555555555555", violation_payload())
-    outbox.enqueue("11111111-2222-3333-4444-555555555555", violation_payload(camera="changed"))  # same key: kept once
+    outbox.enqueue(violation_payload()["key"], violation_payload())
+    outbox.enqueue(violation_payload()["key"], violation_payload(camera="changed"))  # same key: kept once
     down = HttpTransport("http://127.0.0.1:9", timeout_s=0.5)  # port 9 (discard): connection refused
     clock = iter(range(1000))
     report = outbox.drain(down, deadline_s=3, sleep=lambda _s: None, clock=lambda: float(next(clock)))
@@ -68,6 +68,6 @@ def test_nothing_is_lost_when_the_api_is_down(tmp_path: Path, client: TestClient
 
 def test_payload_the_api_refuses_is_kept_and_not_retried(tmp_path: Path, client: TestClient) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    outbox.enqueue("bad-violation-1", violation_payload(kind="not-a-kind"))
+    outbox.enqueue(violation_payload()["key"], violation_payload(kind="not-a-kind"))
     report = outbox.drain(HttpTransport("http://test", client=client), deadline_s=5, sleep=lambda _s: None)
     assert (report.delivered, report.pending, report.rejected) == (0, 0, 1)

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from evidence.types import EventState, ViolationKind
+from evidence.types import EventState, ModelRef, Provenance, TimeSource, ViolationKind
 from pipeline.config import RuleConfig, ScheduleWindow, ZoneConfig, ZoneKind
 from pipeline.rules import EventContext, Rule
 from tests.conftest import make_track
 
 ZONE = ZoneConfig(name="z", kind=ZoneKind.NO_VENDING, polygon=[(0, 0), (1000, 0), (1000, 1000), (0, 1000)], inertia=1)
-CONTEXT = EventContext(camera_id="cam", model_id="m", model_sha256="0" * 64, config_sha256="1" * 64)
+PROVENANCE = Provenance(config_sha256="1" * 64, models=(ModelRef("detector", "m", "0" * 64),))
+CONTEXT = EventContext(camera_id="cam", origin_id="file:" + "2" * 64, provenance=PROVENANCE)
 # 2026-11-23 is a Monday; 10:00 in Shanghai.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -172,7 +173,7 @@ def run_case(case: Case) -> list[tuple[str, int]]:
             make_track(tid, label, box, confidence=0.8 if config.min_confidence < 0.8 else 0.5, **attrs)
             for tid, label, box, attrs in rows
         ]
-        events += rule.update(tracks, pts_s, T0 + timedelta(seconds=pts_s), "config")
+        events += rule.update(tracks, pts_s, T0 + timedelta(seconds=pts_s), TimeSource.CONFIG)
     events += rule.finish()
     return [(e.state.value, e.track_id) for e in events]
 
@@ -186,29 +187,57 @@ def test_event_carries_times_model_and_parameters() -> None:
     rule = Rule.build(RuleConfig(name="r", camera="cam", zone="z", **STALL), ZONE, CONTEXT)
     events = []
     for t in [0.5, 1.5, 2.5, 3.5]:
-        events += rule.update([make_track(4, "chair", BOX, confidence=0.8)], t, T0 + timedelta(seconds=t), "config")
+        events += rule.update(
+            [make_track(4, "chair", BOX, confidence=0.8)], t, T0 + timedelta(seconds=t), TimeSource.CONFIG
+        )
     (start,) = events
     assert start.kind is ViolationKind.STREET_STALL and start.state is EventState.START
     assert (start.start_s, start.end_s, start.key_frame_pts_s) == (0.5, 3.5, 3.5)
-    assert start.model_sha256 == "0" * 64 and start.config_sha256 == "1" * 64
+    assert start.provenance == PROVENANCE and start.revision == 0
     assert start.rule_parameters["min_dwell_s"] == 3.0
     assert start.time_source == "config"
     (end,) = rule.finish()
-    assert end.id == start.id and end.state is EventState.END
+    assert end.id == start.id and end.state is EventState.END and end.revision == 1
+    assert end.key != start.key
+    assert end.ended_at == (T0 + timedelta(seconds=3.5)).isoformat()
 
 
-def test_same_input_gives_same_event_ids() -> None:
-    case = CASES[0]
-    config = RuleConfig(name="r", camera="cam", zone="z", **case.rule)
-    ids = []
-    for _ in range(2):
-        rule = Rule.build(config, ZONE, CONTEXT)
-        for pts_s, rows in case.frames:
-            for event in rule.update(
-                [make_track(t, lbl, b, confidence=0.8) for t, lbl, b, _ in rows],
-                pts_s,
-                T0 + timedelta(seconds=pts_s),
-                "config",
-            ):
-                ids.append(event.id)
-    assert ids[0] == ids[2]
+def _first_start_id(context: EventContext, offset_s: float = 0.0, wall: datetime = T0, config_sha: str = "1" * 64):
+    rule = Rule.build(RuleConfig(name="r", camera="cam", zone="z", **STALL), ZONE, context)
+    for t in [0.0, 1.0, 2.0, 3.0, 4.0]:
+        events = rule.update(
+            [make_track(4, "chair", BOX, 0.8)], t + offset_s, wall + timedelta(seconds=t), TimeSource.CONFIG
+        )
+        if events:
+            return events[0].id
+    raise AssertionError("the rule did not fire")
+
+
+def test_violation_id_depends_on_footage_rule_track_and_stream_time_only() -> None:
+    base = _first_start_id(CONTEXT)
+    assert base == _first_start_id(CONTEXT), "the same input gives the same id"
+    # Neither the wall clock (a replay without a configured start time) nor the config's bytes change it.
+    assert base == _first_start_id(CONTEXT, wall=T0 + timedelta(days=400))
+    other_config = EventContext("cam", CONTEXT.origin_id, Provenance(config_sha256="9" * 64))
+    assert base == _first_start_id(other_config)
+    # Other footage, another camera, or another entry time in the stream is another violation.
+    assert base != _first_start_id(EventContext("cam", "file:" + "3" * 64))
+    assert base != _first_start_id(EventContext("cam-2", CONTEXT.origin_id))
+    assert base != _first_start_id(CONTEXT, offset_s=7.0)
+
+
+def test_a_plate_read_on_an_open_violation_is_an_update() -> None:
+    rule = Rule.build(RuleConfig(name="r", camera="cam", zone="z", **STALL), ZONE, CONTEXT)
+    events = []
+    for t, plate in [(0, None), (1, None), (2, None), (3, None), (4, None), (5, "粤B12345"), (6, "粤B12345")]:
+        attributes = {"plate": plate} if plate else {}
+        events += rule.update(
+            [make_track(4, "chair", BOX, 0.8, **attributes)], t, T0 + timedelta(seconds=t), TimeSource.CONFIG
+        )
+    events += rule.finish()
+    assert [(e.state, e.revision, e.plate) for e in events] == [
+        (EventState.START, 0, None),
+        (EventState.UPDATE, 1, "粤B12345"),
+        (EventState.END, 2, "粤B12345"),
+    ]
+    assert len({e.key for e in events}) == 3 and len({e.id for e in events}) == 1

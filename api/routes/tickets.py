@@ -29,23 +29,34 @@ def to_public(ticket: Ticket) -> TicketPublic:
     response_model=TicketPublic,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "Already filed under this key (idempotent replay)"},
-        409: {"description": "Violation already filed under another key"},
+        200: {"description": "An update or end applied, an older revision recorded, or a replay of a known key"},
+        404: {"description": "An update or end whose start has not been filed yet (retry later)"},
+        409: {"description": "Violation already filed under another key, or the event contradicts its ticket"},
+        422: {"description": "Not a valid violation record, or the header and the record name different keys"},
     },
 )
-def create_ticket(
-    violation: ViolationCreate,
+def post_violation_event(
+    record: ViolationCreate,
     session: SessionDep,
     response: Response,
     idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
 ) -> TicketPublic:
-    """File a pipeline violation as a ticket pending officer review. Replays with the same key are no-ops."""
+    """Apply one violation event from the pipeline: a start files a ticket pending officer review; an update
+    or end amends it. Each event has its own idempotency key; replaying a key changes nothing."""
+    if idempotency_key != record.key:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Idempotency-Key {idempotency_key!r} differs from the record's key {record.key!r}",
+        )
     try:
-        ticket, created = crud.create_ticket(session, key=idempotency_key, violation=violation)
-    except crud.DuplicateViolation as exc:
+        ticket, outcome = crud.apply_event(session, key=idempotency_key, record=record)
+    except crud.NotFiled as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except (crud.DuplicateViolation, crud.ConflictingEvent) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if not created:
+    if outcome is not crud.Outcome.CREATED:
         response.status_code = status.HTTP_200_OK
+    response.headers["X-Nonsite-Outcome"] = outcome.value
     return to_public(ticket)
 
 

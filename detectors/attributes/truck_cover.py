@@ -6,11 +6,12 @@ Features are computed after CLAHE on the lightness channel, and the head was tra
 changes, so that day versus night is not what separates the classes (see models/README.md).
 
 The head is a logistic regression trained by ``models/train_truck_cover.py``; it is stored as plain numbers in
-``models/truck_cover.json`` and applied with numpy.
+``detectors/attributes/truck_cover.json`` (package data, so installed copies have it) and applied with numpy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import DetectorError, Image
-from detectors.paths import REPO_ROOT, models_dir
+from detectors.paths import models_dir
 
 COVER_STATES = ("covered", "uncovered", "empty", "unknown")
 FEATURE_VERSION = 1
@@ -36,7 +37,8 @@ FEATURE_NAMES = (
     "gradient_90",
     "gradient_135",
 )
-DEFAULT_HEAD_PATH = REPO_ROOT / "models" / "truck_cover.json"
+DEFAULT_HEAD_PATH = Path(__file__).resolve().with_name("truck_cover.json")
+HEAD_MODEL_ID = f"truck-cover-logreg-v{FEATURE_VERSION}"
 BED_TOP_SHARE = 0.35
 MIN_BED_PX = 24
 FEATURE_SIZE = 128
@@ -100,6 +102,7 @@ class CoverHead:
     feature_min: FloatVector
     feature_max: FloatVector
     range_margin: float  # features this far (share of the training range) outside it: not a truck bed we know
+    sha256: str = ""  # of the JSON file it was loaded from (recorded on every violation)
 
     @classmethod
     def load(cls, path: Path | None = None) -> CoverHead:
@@ -109,12 +112,13 @@ class CoverHead:
             deployed = models_dir() / DEFAULT_HEAD_PATH.name
             path = deployed if deployed.is_file() else DEFAULT_HEAD_PATH
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+            data = json.loads(raw)
         except FileNotFoundError as exc:
             raise DetectorError(
                 f"truck cover head not found: {path} (run: python models/train_truck_cover.py)"
             ) from exc
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DetectorError(f"truck cover head {path} is not valid JSON: {exc}") from exc
         if data.get("feature_version") != FEATURE_VERSION or tuple(data.get("features", ())) != FEATURE_NAMES:
             raise DetectorError(
@@ -132,6 +136,7 @@ class CoverHead:
                 feature_min=np.array(data["feature_min"], np.float64),
                 feature_max=np.array(data["feature_max"], np.float64),
                 range_margin=float(data["range_margin"]),
+                sha256=hashlib.sha256(raw).hexdigest(),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DetectorError(f"truck cover head {path} is incomplete ({exc}); retrain it") from exc

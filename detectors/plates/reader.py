@@ -57,8 +57,11 @@ class PlateReader:
         min_confidence: float = 0.6,
         threads: int = 2,
     ) -> None:
-        self.detector = PlateDetector(detector_path or default_model_path("plate-det.onnx"), threads=threads)
-        self.recognizer = CtcRecognizer(recognizer_path or default_model_path("plate-rec-ppocrv4.onnx"), threads)
+        detector_path = detector_path or default_model_path("plate-det.onnx")
+        recognizer_path = recognizer_path or default_model_path("plate-rec-ppocrv4.onnx")
+        self.detector = PlateDetector(detector_path, threads=threads)
+        self.recognizer = CtcRecognizer(recognizer_path, threads)
+        self.detector_id, self.recognizer_id = detector_path.stem, recognizer_path.stem
         self.min_confidence = min_confidence
 
     def read(self, image: Image) -> list[PlateRead]:

@@ -25,6 +25,7 @@ class FrameSource(Protocol):
     """
 
     camera_id: str
+    origin_id: str  # names the footage (file content hash, or the live capture session): violation ids use it
     total_frames: int | None  # frames that will be analysed, when known (for progress bars)
     record_template: Any | None  # the record stream's codec parameters, used to mux clips
     problems: list[str]  # inputs skipped while reading (corrupt packets, unreadable images), for the run summary

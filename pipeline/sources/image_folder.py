@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from detectors.base import file_sha256
 from detectors.images import IMAGE_SUFFIXES, ImageReadError, read_bgr
+from evidence.types import TimeSource
 from pipeline.sources.base import PacketSink, SourceError
 from pipeline.types import Frame
 
@@ -26,7 +29,11 @@ class ImageFolderSource:
         if not self.files:
             raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self.total_frames: int | None = len(self.files)
-        self.time_source = "config" if start_time else "wall_clock"
+        listing = hashlib.sha256()
+        for path in self.files:
+            listing.update(f"{path.name}\0{file_sha256(path)}\n".encode())
+        self.origin_id = f"images:{listing.hexdigest()}"
+        self.time_source = TimeSource.CONFIG if start_time else TimeSource.WALL_CLOCK
         self._origin = (start_time or datetime.now(UTC)).astimezone(UTC)
         self.problems: list[str] = []
 

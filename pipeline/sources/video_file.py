@@ -13,6 +13,8 @@ from typing import Any
 import av
 import av.error
 
+from detectors.base import file_sha256
+from evidence.types import TimeSource
 from pipeline.sources.base import EncodedPacket, PacketSink, SourceError
 from pipeline.types import Frame
 
@@ -34,16 +36,16 @@ def _open(path: Path) -> Any:
     return container
 
 
-def _start_time(container: Any, configured: datetime | None) -> tuple[datetime, str]:
+def _start_time(container: Any, configured: datetime | None) -> tuple[datetime, TimeSource]:
     if configured is not None:
-        return configured.astimezone(UTC), "config"
+        return configured.astimezone(UTC), TimeSource.CONFIG
     created = container.metadata.get("creation_time")
     if created:
         try:
-            return datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(UTC), "container"
+            return datetime.fromisoformat(created.replace("Z", "+00:00")).astimezone(UTC), TimeSource.CONTAINER
         except ValueError:
             logger.warning("ignoring unparsable creation_time %r", created)
-    return datetime.now(UTC), "wall_clock"
+    return datetime.now(UTC), TimeSource.WALL_CLOCK
 
 
 class VideoFileSource:
@@ -65,6 +67,7 @@ class VideoFileSource:
         self.fps = fps
         self.path = detect_path
         self._container = _open(detect_path)
+        self.origin_id = f"file:{file_sha256(detect_path)}"
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self.keyframes_only = 1.0 / fps >= _max_keyframe_gap_s(detect_path) - 1e-3
