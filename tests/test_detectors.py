@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from detectors.postprocess import finish
 from detectors.registry import create_detector
 from detectors.types import Detections
 from pipeline.cli import main
-from tests.conftest import DATA, needs_data
+from tests.conftest import DATA, REPO, needs_data
 
 FRAME_25 = DATA / "street_scenes" / "images" / "mcmot_test_25_frame0000.jpg"
 
@@ -97,3 +98,20 @@ def test_detect_cli_json(nanodet_path: Path, tmp_path: Path, capsys: pytest.Capt
     assert len(first["box"]) == 4 and 0 < first["confidence"] <= 1
     assert f"{not_image}: not a readable image" in err
     assert "missing.jpg: file not found" in err
+
+
+def test_set_up_refuses_a_model_file_whose_hash_differs_from_the_manifest(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fetch_models", REPO / "models" / "fetch_models.py")
+    assert spec is not None and spec.loader is not None
+    fetch_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch_models)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not the model the manifest names")
+    with pytest.raises(SystemExit, match=r"models/manifest\.json says"):
+        fetch_models._refuse_unexpected("model.onnx", model, "0" * 64)
+    assert not model.exists()
+    model.write_bytes(b"right")
+    fetch_models._refuse_unexpected("model.onnx", model, hashlib.sha256(b"right").hexdigest())
+    assert model.exists()
