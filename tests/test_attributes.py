@@ -190,11 +190,11 @@ def test_training_script_reproduces_the_shipped_head(tmp_path: Path) -> None:
         CoverClassifier(CoverHead.load(DEFAULT_HEAD_PATH)),
         CoverClassifier(CoverHead.load(out)),
     )
-    trucks = [label for label in load_labels(DATA) if label.cls.startswith("truck_") and label.box]
+    trucks = [(label.file, label.box) for label in load_labels(DATA) if label.cls.startswith("truck_") and label.box]
     assert trucks
-    for label in trucks:
-        image = read_bgr(DATA / label.file)
-        assert rebuilt_head.classify(image, label.box).state == shipped_head.classify(image, label.box).state, label
+    for file, box in trucks:
+        image = read_bgr(DATA / file)
+        assert rebuilt_head.classify(image, box).state == shipped_head.classify(image, box).state, file
 
 
 # ------------------------------------------------------------------ annotate, voting, rule
