@@ -54,7 +54,8 @@ def build_parts(
         timezone=config.timezone,
     )
     zones = {z.name: z for z in camera.zones}
-    rules = [Rule.build(r, zones[r.zone], context) for r in camera_rules]
+    parking = [z for z in camera.zones if z.kind is ZoneKind.BIKE_PARKING]
+    rules = [Rule.build(r, zones[r.zone], context, parking) for r in camera_rules]
     crop_regions = []
     if camera.detect_on_zone_crops:
         crop_regions = sorted({rule.zone.bounding_xyxy for rule in rules})

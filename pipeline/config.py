@@ -6,13 +6,14 @@ import hashlib
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from detectors.attributes.truck_cover import CoverState
 from detectors.config import DetectorConfig, NanoDetConfig
 from evidence.types import ViolationKind
 
@@ -122,11 +123,10 @@ class CameraConfig(_Section):
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CoverState = Literal["covered", "uncovered", "empty", "unknown"]
 
 
 def _uncovered_only() -> list[CoverState]:
-    return ["uncovered"]
+    return [CoverState.UNCOVERED]
 
 
 class ScheduleWindow(_Section):
@@ -135,38 +135,74 @@ class ScheduleWindow(_Section):
     end: time = Field(time(23, 59, 59), description="Local end time, HH:MM; before start means overnight.")
 
 
-class RuleConfig(_Section):
-    name: str = Field(..., min_length=1, pattern=r"^[\w.-]+$")
-    kind: ViolationKind
+class _RuleBase(_Section):
+    name: str = Field(..., min_length=1, max_length=128, pattern=r"^[\w.-]+$")
     camera: str = Field(..., description="Camera id the rule watches.")
-    zone: str = Field(..., description="Zone name on that camera.")
+    zone: str = Field(..., description="Zone name on that camera (the watched area).")
     labels: list[str] | None = Field(None, description="Detector labels that count; null = the kind's defaults.")
     min_confidence: float = Field(0.2, ge=0, le=1, description="Ignore track updates below this score.")
-    min_dwell_s: float = Field(60.0, ge=0, description="Seconds an object must stay before it is a violation.")
+    min_dwell_s: float = Field(60.0, ge=0, le=86_400, description="Seconds an object must stay before it fires.")
     stationary_tolerance: float = Field(
-        0.5, gt=0, description="Max anchor movement since entry, in box heights, to count as stationary."
+        0.5, gt=0, le=100, description="Max anchor movement since entry, in box heights, to count as stationary."
     )
-    lost_grace_s: float = Field(3.0, ge=0, description="A lost track keeps its dwell timer this long.")
-    cooldown_s: float = Field(600.0, ge=0, description="No new violation for the same object/place within this time.")
+    lost_grace_s: float = Field(3.0, ge=0, le=3600, description="A lost track keeps its dwell timer this long.")
+    cooldown_s: float = Field(
+        600.0, ge=0, le=86_400 * 7, description="No new violation for the same object/place within this time."
+    )
     schedule: list[ScheduleWindow] = Field(default_factory=lambda: [ScheduleWindow()], min_length=1)
     per: Literal["zone", "object"] | None = Field(
         None,
         description="'zone': one violation per zone per cooldown (a stall or a bike pile is one case); "
         "'object': one per tracked object. Default: zone for stalls and bikes, object for trucks.",
     )
+
+
+class MuckTruckRuleConfig(_RuleBase):
+    """A large vehicle on a watched road whose load is in one of ``cover_states``."""
+
+    kind: Literal[ViolationKind.MUCK_TRUCK]
     cover_states: list[CoverState] = Field(
-        default_factory=_uncovered_only, description="muck_truck: cover states that are violations."
+        default_factory=_uncovered_only, min_length=1, description="Cover states that are violations."
     )
-    min_pile: int = Field(1, ge=1, description="shared_bike_misparked: bikes within pile_radius_px needed to fire.")
-    pile_radius_px: float = Field(150.0, gt=0, description="shared_bike_misparked: radius of a pile, in pixels.")
+
+
+class StreetStallRuleConfig(_RuleBase):
+    """Goods, carts, tables or people staying in a no_vending zone."""
+
+    kind: Literal[ViolationKind.STREET_STALL]
+
+
+class SharedBikeRuleConfig(_RuleBase):
+    """A shared bike staying in the watched (no_parking) zone outside every bike_parking zone of the camera."""
+
+    kind: Literal[ViolationKind.SHARED_BIKE_MISPARKED]
+    min_pile: int = Field(1, ge=1, le=1000, description="Bikes within pile_radius_px needed to fire.")
+    pile_radius_px: float = Field(150.0, gt=0, le=10_000, description="Radius of a pile, in pixels.")
     require_shared: bool = Field(
         True,
-        description="shared_bike_misparked: only bikes the colour classifier calls shared (Meituan, Hellobike, "
-        "Qingju) count; false counts every bike of the rule's labels.",
+        description="Only bikes the colour classifier calls shared (Meituan, Hellobike, Qingju) count; false "
+        "counts every bike of the rule's labels.",
     )
-    fallen_fires: bool = Field(
-        True, description="shared_bike_misparked: a fallen bike is a violation after the dwell even below min_pile."
-    )
+    fallen_fires: bool = Field(True, description="A fallen bike is a violation after the dwell even below min_pile.")
+
+
+RuleConfig = Annotated[MuckTruckRuleConfig | StreetStallRuleConfig | SharedBikeRuleConfig, Field(discriminator="kind")]
+RULE_KIND_TAGS = frozenset(kind.value for kind in ViolationKind)
+RULE_ADAPTER: TypeAdapter[RuleConfig] = TypeAdapter(RuleConfig)
+
+
+def parse_rule(values: dict[str, Any]) -> RuleConfig:
+    """One rule from plain values (its ``kind`` picks the model)."""
+    return RULE_ADAPTER.validate_python(values)
+
+
+# The zone kinds each rule kind may watch. A bike rule watches a no_parking area; the camera's bike_parking
+# zones are where bikes may stand, so bikes inside them never count.
+ZONE_KINDS_FOR: dict[ViolationKind, frozenset[ZoneKind]] = {
+    ViolationKind.MUCK_TRUCK: frozenset({ZoneKind.WATCHED_ROAD}),
+    ViolationKind.STREET_STALL: frozenset({ZoneKind.NO_VENDING}),
+    ViolationKind.SHARED_BIKE_MISPARKED: frozenset({ZoneKind.NO_PARKING}),
+}
 
 
 class TrackerConfig(_Section):
@@ -200,7 +236,7 @@ class DatabaseConfig(_Section):
 
 class NonsiteConfig(_Section):
     cameras: list[CameraConfig] = Field(..., min_length=1)
-    rules: list[RuleConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list, max_length=10_000)
     detector: DetectorConfig = Field(default_factory=NanoDetConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -240,12 +276,25 @@ def verify_unique_ids(config: NonsiteConfig) -> None:
 
 
 def verify_rule_targets(config: NonsiteConfig) -> None:
-    zones = {c.id: {z.name for z in c.zones} for c in config.cameras}
+    zones = {c.id: {z.name: z.kind for z in c.zones} for c in config.cameras}
     for rule in config.rules:
         if rule.camera not in zones:
             raise ValueError(f"rule {rule.name!r}: unknown camera {rule.camera!r}; known: {sorted(zones)}")
         if rule.zone not in zones[rule.camera]:
             raise ValueError(f"rule {rule.name!r}: camera {rule.camera!r} has no zone {rule.zone!r}")
+        allowed = ZONE_KINDS_FOR[rule.kind]
+        if zones[rule.camera][rule.zone] not in allowed:
+            hint = (
+                " (a bike_parking zone is where bikes may park: point the rule at the no_parking area around it; "
+                "the camera's bike_parking zones are left out automatically)"
+                if zones[rule.camera][rule.zone] is ZoneKind.BIKE_PARKING
+                else ""
+            )
+            raise ValueError(
+                f"rule {rule.name!r} ({rule.kind.value}) watches zone {rule.zone!r} of kind "
+                f"{zones[rule.camera][rule.zone].value}; it needs a zone of kind "
+                f"{' or '.join(sorted(k.value for k in allowed))}{hint}"
+            )
 
 
 def _yaml_line(root: Any, loc: tuple[int | str, ...]) -> int | None:
@@ -269,18 +318,48 @@ def _format_errors(exc: ValidationError, root: Any) -> list[str]:
         # Discriminated unions add the tag to the location ('detector', 'nanodet', ...): drop it for the path.
         loc = tuple(error["loc"])
         yaml_loc = tuple(
-            part for part in loc if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics"})
+            part
+            for part in loc
+            if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics", *RULE_KIND_TAGS})
         )
         path = (
             ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in yaml_loc).replace(".[", "[") or "(top level)"
         )
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "union_tag_invalid":  # name the tag's field and the allowed values in plain words
+            field_name = error["ctx"]["discriminator"].strip("'")
+            yaml_loc = (*yaml_loc, field_name)
+            path = f"{path}.{field_name}" if path != "(top level)" else field_name
+            message = f"unknown {field_name} {error['ctx']['tag']!r}; expected one of: {_tags(error['ctx'])}"
+        elif error["type"] == "union_tag_not_found":
+            message = f"{error['ctx']['discriminator'].strip(chr(39))} is required"
+        elif error["type"] == "extra_forbidden":
+            message = _unknown_key(loc)
         line = _yaml_line(root, yaml_loc)
         where = f"line {line}: " if line else ""
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown key (check spelling; see samples/config.yaml for the allowed keys)"
         problems.append(f"{where}{path}: {message}")
     return problems
+
+
+def _tags(ctx: dict[str, Any]) -> str:
+    text = str(ctx.get("expected_tags", ""))
+    return ", ".join(part.split(":")[-1].strip(" '>") for part in text.split(", ")) or text
+
+
+RULE_MODELS: dict[str, type[BaseModel]] = {
+    ViolationKind.MUCK_TRUCK.value: MuckTruckRuleConfig,
+    ViolationKind.STREET_STALL.value: StreetStallRuleConfig,
+    ViolationKind.SHARED_BIKE_MISPARKED.value: SharedBikeRuleConfig,
+}
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """Say where a key that one rule kind refuses does belong, when another kind has it."""
+    key, kind = loc[-1], next((p for p in loc if isinstance(p, str) and p in RULE_MODELS), None)
+    owners = [name for name, model in RULE_MODELS.items() if key in model.model_fields and name != kind]
+    if kind is not None and owners:
+        return f"not a key of {kind} rules ({key} belongs to {' and '.join(owners)} rules)"
+    return "unknown key (check spelling; see samples/config.yaml for the allowed keys)"
 
 
 def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:

@@ -1,5 +1,5 @@
-"""Reads plates on vehicle tracks each analysed frame and votes per track; the result lands in the track's
-attributes (``plate``, ``plate_color``) where rules and events pick it up."""
+"""Reads plates on vehicle tracks each analysed frame and votes per track; each frame's tracks come back as new
+values carrying the voted plate (``plate``, ``plate_color``), where rules and events pick it up."""
 
 from __future__ import annotations
 
@@ -24,29 +24,36 @@ class PlateStep:
     _attempts: dict[int, int] = field(default_factory=dict)
     _votes: dict[int, PlateVote] = field(default_factory=dict)
 
-    def update(self, image: Image, tracks: Iterable[Track]) -> None:
+    def update(self, image: Image, tracks: Iterable[Track]) -> list[Track]:
+        """The same tracks, vehicles with their voted plate once a read has enough votes."""
+        return [self._judge(image, track) for track in tracks]
+
+    def _judge(self, image: Image, track: Track) -> Track:
+        vote = self._votes.setdefault(track.track_id, PlateVote(min_votes=self.min_votes))
+        if track.label in self.labels and track.confidence >= self.min_confidence:
+            self._read(image, track, vote)
+        text, colour, share = vote.result()
+        if text == UNREADABLE:
+            return track
+        return track.with_attributes(
+            plate=text, plate_color=colour, plate_votes=vote.leading_votes(), plate_vote_share=share
+        )
+
+    def _read(self, image: Image, track: Track, vote: PlateVote) -> None:
+        attempts = self._attempts.get(track.track_id, 0)
+        if vote.leading_votes() >= self.settled_votes or attempts >= self.max_attempts:
+            return
+        self._attempts[track.track_id] = attempts + 1
         h, w = image.shape[:2]
-        for track in tracks:
-            vote = self._votes.setdefault(track.track_id, PlateVote(min_votes=self.min_votes))
-            if track.label not in self.labels or track.confidence < self.min_confidence:
-                continue
-            attempts = self._attempts.get(track.track_id, 0)
-            if vote.leading_votes() >= self.settled_votes or attempts >= self.max_attempts:
-                continue
-            self._attempts[track.track_id] = attempts + 1
-            x1, y1, x2, y2 = track.box
-            mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
-            left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
-            right, bottom = min(w, int(x2 + mx)), min(h, int(y2 + my))
-            if right - left < 32 or bottom - top < 32:
-                continue
-            reads = self.reader.read(image[top:bottom, left:right].copy())
-            if not reads:
-                continue
+        x1, y1, x2, y2 = track.box
+        mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
+        left, top = max(0, int(x1 - mx)), max(0, int(y1 - my))
+        right, bottom = min(w, int(x2 + mx)), min(h, int(y2 + my))
+        if right - left < 32 or bottom - top < 32:
+            return
+        reads = self.reader.read(image[top:bottom, left:right].copy())
+        if reads:
             vote.add(max(reads, key=lambda r: r.confidence))
-            text, colour, share = vote.result()
-            if text != UNREADABLE:
-                track.attributes.update(plate=text, plate_color=colour, plate_vote_share=round(share, 3))
 
     def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from detectors.attributes.truck_cover import CoverState
 from evidence.types import EventState, Provenance, TimeSource, ViolationEvent, ViolationKind
-from pipeline.config import RuleConfig, ZoneConfig
+from pipeline.config import MuckTruckRuleConfig, RuleConfig, SharedBikeRuleConfig, ZoneConfig
 from pipeline.schedule import in_schedule
 from pipeline.types import Track
 from pipeline.zones import Zone
@@ -98,21 +99,35 @@ class Rule:
     config: RuleConfig
     zone: Zone
     context: EventContext
+    parking: list[Zone] = field(default_factory=list)  # bike rules: where bikes may stand (never counted)
     _candidates: dict[int, _Candidate] = field(default_factory=dict)
     _cooldowns: list[_Cooldown] = field(default_factory=list)
     _zone_quiet_until_s: float = float("-inf")
 
     @classmethod
-    def build(cls, config: RuleConfig, zone: ZoneConfig, context: EventContext) -> Rule:
-        return cls(config=config, zone=Zone.from_config(zone), context=context)
+    def build(
+        cls, config: RuleConfig, zone: ZoneConfig, context: EventContext, parking: list[ZoneConfig] | None = None
+    ) -> Rule:
+        """``parking``: the camera's bike_parking zones; a bike rule leaves bikes standing in them alone."""
+        watches_parking = isinstance(config, SharedBikeRuleConfig)
+        spaces = [Zone.from_config(z) for z in parking or []] if watches_parking else []
+        return cls(config=config, zone=Zone.from_config(zone), context=context, parking=spaces)
 
     def _watches(self, track: Track) -> bool:
-        labels = self.config.labels if self.config.labels is not None else DEFAULT_LABELS[self.config.kind]
+        config = self.config
+        labels = config.labels if config.labels is not None else DEFAULT_LABELS[config.kind]
         if labels is None:
             return track.label not in STALL_EXCLUDED
-        if self.config.kind is ViolationKind.SHARED_BIKE_MISPARKED and self.config.require_shared:
-            return track.label in labels and track.attributes.get("shared") is True
+        if isinstance(config, SharedBikeRuleConfig) and config.require_shared:
+            return track.label in labels and track.attributes.shared is True
         return track.label in labels
+
+    def _outside_parking(self, tracks: list[Track]) -> list[Track]:
+        """Tracks whose ground point is in no designated parking area."""
+        if not self.parking or not tracks:
+            return tracks
+        parked = [any(flags) for flags in zip(*(zone.contains(tracks) for zone in self.parking), strict=True)]
+        return [track for track, is_parked in zip(tracks, parked, strict=True) if not is_parked]
 
     def _parameters(self) -> dict[str, object]:
         return self.config.model_dump(mode="json", exclude={"name", "camera", "zone"})
@@ -126,7 +141,7 @@ class Rule:
         attributes changed gives an update.
         """
         watched = [t for t in tracks if self._watches(t) and t.confidence >= self.config.min_confidence]
-        inside = self.zone.update(watched)
+        inside = self.zone.update(self._outside_parking(watched))
         events: list[ViolationEvent] = []
         inside_tracks = [t for t in watched if t.track_id in inside]
         for track in inside_tracks:
@@ -184,14 +199,14 @@ class Rule:
             for o in self._candidates.values()
         ):
             return False  # an open violation already covers this place (a duplicate track of the same object)
-        kind = self.config.kind
-        if kind is ViolationKind.MUCK_TRUCK:
-            return str(candidate.track.attributes.get("cover", "unknown")) in self.config.cover_states
-        if kind is ViolationKind.SHARED_BIKE_MISPARKED:
-            if self.config.fallen_fires and candidate.track.attributes.get("fallen") is True:
+        config = self.config
+        if isinstance(config, MuckTruckRuleConfig):
+            return (candidate.track.attributes.cover or CoverState.UNKNOWN) in config.cover_states
+        if isinstance(config, SharedBikeRuleConfig):
+            if config.fallen_fires and candidate.track.attributes.fallen is True:
                 return True
-            pile = sum(math.dist(anchor, t.anchor) <= self.config.pile_radius_px for t in inside)
-            return pile >= self.config.min_pile
+            pile = sum(math.dist(anchor, t.anchor) <= config.pile_radius_px for t in inside)
+            return pile >= config.min_pile
         return True
 
     def _event(
@@ -214,8 +229,8 @@ class Rule:
             captured_at=captured_at.isoformat(),
             time_source=time_source,
             key_frame_pts_s=pts_s,
-            attributes=dict(track.attributes),
-            plate=track.attributes.get("plate"),
+            attributes=track.attributes.to_dict(),
+            plate=track.attributes.plate,
             provenance=self.context.provenance,
             rule_parameters=self._parameters(),
         )
@@ -232,8 +247,8 @@ class Rule:
             end_s=round(max(candidate.last_inside_s, candidate.event.start_s), 3),
             ended_at=ended_at,
             box=track.box,
-            attributes=dict(track.attributes),
-            plate=track.attributes.get("plate"),
+            attributes=track.attributes.to_dict(),
+            plate=track.attributes.plate,
         )
 
     def _end(self, candidate: _Candidate) -> ViolationEvent:
@@ -256,7 +271,8 @@ def _observed(event: ViolationEvent) -> tuple[object, ...]:
 
 
 def _observed_on(track: Track) -> tuple[object, ...]:
-    return (track.attributes.get("plate"), *(track.attributes.get(k) for k in _REPORTED))
+    attributes = track.attributes.to_dict()
+    return (track.attributes.plate, *(attributes.get(k) for k in _REPORTED))
 
 
 # Attributes whose change on an open violation is worth an update (scores and vote counts are not).

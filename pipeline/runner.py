@@ -103,11 +103,11 @@ class CameraRunner:
             forgotten = self.parts.tracker.forget_older_than(frame.pts_s - 60.0)
         if self.parts.attributes is not None:
             with self._timer("attributes"):
-                self.parts.attributes.update(frame.image, tracks)
+                tracks = self.parts.attributes.update(frame.image, tracks)
                 self.parts.attributes.forget(forgotten)
         if self.parts.plates is not None:
             with self._timer("plates"):
-                self.parts.plates.update(frame.image, tracks)
+                tracks = self.parts.plates.update(frame.image, tracks)
                 self.parts.plates.forget(forgotten)
         with self._timer("rules"):
             events = [

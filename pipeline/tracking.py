@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import supervision as sv
@@ -10,7 +11,7 @@ from trackers import ByteTrackTracker
 
 from detectors.types import Detections
 from pipeline.config import TrackerConfig
-from pipeline.types import Track
+from pipeline.types import Track, TrackAttributes
 
 BYTETRACK_REFERENCE_FPS = 30.0
 
@@ -29,7 +30,7 @@ class Tracker:
             minimum_iou_threshold=config.minimum_iou_threshold,
             high_conf_det_threshold=config.high_conf_det_threshold,
         )
-        self._tracks: dict[int, Track] = {}
+        self._history: dict[int, _History] = {}
 
     def update(self, detections: Detections, pts_s: float) -> tuple[list[Track], Detections]:
         """Tracks seen in this frame, and the detections with their ``tracker_id`` (-1 when unmatched)."""
@@ -62,31 +63,34 @@ class Tracker:
 
     def _observe(self, track_id: int, detections: Detections, index: int, pts_s: float) -> Track:
         x1, y1, x2, y2 = (float(v) for v in detections.xyxy[index])
-        box = (x1, y1, x2, y2)
         label = str(detections.label[index])
-        track = self._tracks.get(track_id)
-        if track is None:
-            track = Track(
-                track_id=track_id,
-                label=label,
-                box=box,
-                confidence=float(detections.confidence[index]),
-                first_seen_s=pts_s,
-                last_seen_s=pts_s,
-            )
-            self._tracks[track_id] = track
-        track.box = box
-        track.confidence = float(detections.confidence[index])
-        track.last_seen_s = pts_s
-        track.label_votes[label] = track.label_votes.get(label, 0) + 1
-        # The label is the majority vote: low-confidence objects flicker between classes frame to frame.
-        track.label = Counter(track.label_votes).most_common(1)[0][0]
-        track.attributes.update(detections.attributes[index])
-        return track
+        history = self._history.setdefault(track_id, _History(first_seen_s=pts_s))
+        history.last_seen_s = pts_s
+        history.label_votes[label] += 1
+        source = detections.attributes[index].get("source")
+        return Track(
+            track_id=track_id,
+            # The label is the majority vote: low-confidence objects flicker between classes frame to frame.
+            label=history.label_votes.most_common(1)[0][0],
+            box=(x1, y1, x2, y2),
+            confidence=float(detections.confidence[index]),
+            first_seen_s=history.first_seen_s,
+            last_seen_s=pts_s,
+            attributes=TrackAttributes(source=str(source)) if source else TrackAttributes(),
+        )
 
     def forget_older_than(self, pts_s: float) -> list[int]:
         """Drop bookkeeping for tracks not seen since ``pts_s`` (ByteTrack has dropped them too); return their ids."""
-        stale = [t for t, track in self._tracks.items() if track.last_seen_s < pts_s]
+        stale = [t for t, history in self._history.items() if history.last_seen_s < pts_s]
         for track_id in stale:
-            del self._tracks[track_id]
+            del self._history[track_id]
         return stale
+
+
+@dataclass
+class _History:
+    """What the tracker remembers of one track between frames (its own state, never shared)."""
+
+    first_seen_s: float
+    last_seen_s: float = 0.0
+    label_votes: Counter[str] = field(default_factory=Counter)

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.settings import Settings
 from detectors.paths import models_dir
 from evidence.types import EventState, TimeSource, ViolationEvent, ViolationKind
-from pipeline.types import Track
+from pipeline.types import Track, TrackAttributes
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -49,7 +49,7 @@ def make_track(
         confidence=confidence,
         first_seen_s=0.0,
         last_seen_s=0.0,
-        attributes=dict(attributes),
+        attributes=TrackAttributes(**attributes),
     )
 
 

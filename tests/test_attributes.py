@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 
 from detectors.attributes.annotate import AttributeAnnotator
-from detectors.attributes.bike import BikeConfig, bike_attributes, colour_excess, is_fallen
-from detectors.attributes.truck_cover import DEFAULT_HEAD_PATH, CoverClassifier, CoverHead
+from detectors.attributes.bike import BikeConfig, Brand, bike_attributes, colour_excess, is_fallen
+from detectors.attributes.truck_cover import DEFAULT_HEAD_PATH, CoverClassifier, CoverHead, CoverState
 from detectors.base import DetectorError
 from detectors.images import read_bgr
 from detectors.types import Detections
@@ -63,7 +64,7 @@ def test_colour_that_the_surroundings_share_is_not_a_brand() -> None:
     """An orange bike on an orange pavement: the excess over the ring around the box is what counts."""
     orange = (0, 120, 255)
     image = np.full((300, 300, 3), orange, np.uint8)
-    assert colour_excess(image, (70, 100, 230, 230))["meituan"] == pytest.approx(0.0, abs=1e-6)
+    assert colour_excess(image, (70, 100, 230, 230))[Brand.MEITUAN] == pytest.approx(0.0, abs=1e-6)
     assert bike_attributes(image, (70, 100, 230, 230)).brand == "other"
 
 
@@ -228,12 +229,13 @@ def test_cover_vote_needs_two_reads_and_takes_the_majority() -> None:
     step = AttributeStep(_ScriptedAnnotator(answers))
     track = make_track(label="truck")
     image = np.zeros((10, 10, 3), np.uint8)
+    (judged,) = step.update(image, [track])
+    assert judged.attributes.cover is CoverState.UNKNOWN  # one read is not enough to raise an alarm
     step.update(image, [track])
-    assert track.attributes["cover"] == "unknown"  # one read is not enough to raise an alarm
-    step.update(image, [track])
-    step.update(image, [track])
-    assert track.attributes["cover"] == "covered"
-    assert track.attributes["cover_votes"] == "2/3"
+    (judged,) = step.update(image, [track])
+    assert judged.attributes.cover is CoverState.COVERED
+    assert (judged.attributes.cover_votes, judged.attributes.cover_reads) == (2, 3)
+    assert track.attributes.cover is None, "the step returns new values; the track it was given is unchanged"
 
 
 def test_bike_votes_brand_and_follows_a_fall() -> None:
@@ -242,14 +244,20 @@ def test_bike_votes_brand_and_follows_a_fall() -> None:
     track = make_track(label="bicycle", box=(0, 0, 100, 100))
     image = np.zeros((10, 10, 3), np.uint8)
     for _ in range(3):
-        step.update(image, [track])
-    found = track.attributes
-    assert (found["brand"], found["shared"], found["fallen"], found["brand_votes"]) == ("qingju", True, False, "2/2")
-    track.box = (0, 0, 200, 80)  # the bike now lies on the ground
-    step.update(image, [track])
-    assert track.attributes["fallen"] is False  # one frame is not a fall (voted over the latest 3)
-    step.update(image, [track])
-    assert track.attributes["fallen"] is True  # re-checked every frame, after the brand has settled
+        (judged,) = step.update(image, [track])
+    found = judged.attributes
+    assert (found.brand, found.shared, found.fallen, found.brand_votes, found.brand_reads) == (
+        Brand.QINGJU,
+        True,
+        False,
+        2,
+        2,
+    )
+    lying = dataclasses.replace(track, box=(0, 0, 200, 80))  # the bike now lies on the ground
+    (judged,) = step.update(image, [lying])
+    assert judged.attributes.fallen is False  # one frame is not a fall (voted over the latest 3)
+    (judged,) = step.update(image, [lying])
+    assert judged.attributes.fallen is True  # re-checked every frame, after the brand has settled
     step.forget([track.track_id])
     assert track.track_id not in step._votes
 

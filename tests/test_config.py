@@ -54,7 +54,19 @@ def test_valid_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> Non
             "line 9: cameras[0].zones[0].polygon: List should have at least 3 items",
         ),
         (("    zone: shop\n", "    zone: road\n"), "rule 'stall': camera 'cam-1' has no zone 'road'"),
-        (("kind: street_stall", "kind: parking"), "line 12: rules[0].kind: Input should be"),
+        (("kind: street_stall", "kind: parking"), "line 12: rules[0].kind: unknown kind 'parking'; expected one of"),
+        (
+            ("    zone: shop\n", "    zone: shop\n    min_pile: 3\n"),
+            "line 15: rules[0].min_pile: not a key of street_stall rules (min_pile belongs to shared_bike_misparked",
+        ),
+        (
+            ("kind: street_stall", "kind: muck_truck"),
+            "rule 'stall' (muck_truck) watches zone 'shop' of kind no_vending; it needs a zone of kind watched_road",
+        ),
+        (
+            ("kind: no_vending", "kind: bike_parking"),
+            "a bike_parking zone is where bikes may park",
+        ),
         (("      - path: clip.mp4\n", "      - url: rtsp://10.0.0.1/stream\n"), "RTSP) are not supported yet"),
     ],
 )

@@ -66,7 +66,10 @@ def test_nanodet_finds_the_parked_cars_in_a_real_frame(nanodet_path: Path) -> No
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelFileMissing, match=r"model file not found: .*absent.onnx \(run `make models`"):
+    with pytest.raises(
+        ModelFileMissing,
+        match=r"model file not found: .*absent.onnx \(in a checkout run `make models`.*NONSITE_MODELS_DIR",
+    ):
         create_detector(NanoDetConfig(model_path=tmp_path / "absent.onnx"))
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image as PILImage
 
 from detectors.images import ImageReadError, read_bgr
-from detectors.plates.colour import plate_colour
+from detectors.plates.colour import PlateColour, plate_colour
 from detectors.plates.formats import is_valid_plate
 from detectors.plates.reader import PlateRead, PlateReader
 from detectors.plates.rectify import aspect, order_corners, rectify, split_double_row
@@ -153,7 +153,7 @@ class CountingReader(PlateReader):
         return super().read(image)
 
 
-def plate_read(text: str, confidence: float = 0.9, color: str = "yellow") -> PlateRead:
+def plate_read(text: str, confidence: float = 0.9, color: PlateColour = PlateColour.YELLOW) -> PlateRead:
     return PlateRead(
         text=text, raw_text=text, color=color, rows=1, box=(0, 0, 10, 5), corners=[], confidence=confidence
     )
@@ -192,15 +192,16 @@ def test_plate_step_votes_per_track_into_attributes() -> None:
     step = PlateStep(PlateReader())
     truck = make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
     car = make_track(4, "car", (0, 0, w - 1, h - 1), confidence=0.9)
-    step.update(image, [truck, car])
-    assert "plate" not in truck.attributes, "one read is not yet a vote"
-    step.update(image, [truck, car])
-    assert truck.attributes["plate"] == "川AF058Y" and truck.attributes["plate_color"] == "blue"
-    assert "plate" not in car.attributes, "only the configured labels are read"
+    truck_now, car_now = step.update(image, [truck, car])
+    assert truck_now.attributes.plate is None, "one read is not yet a vote"
+    truck_now, car_now = step.update(image, [truck, car])
+    assert truck_now.attributes.plate == "川AF058Y" and truck_now.attributes.plate_color == "blue"
+    assert truck_now.attributes.plate_votes == 2
+    assert car_now.attributes.plate is None, "only the configured labels are read"
+    assert truck.attributes.plate is None, "the step returns new values; the tracks it was given are unchanged"
     step.forget([3])
-    fresh = make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
-    step.update(image, [fresh])
-    assert "plate" not in fresh.attributes
+    (fresh,) = step.update(image, [make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)])
+    assert fresh.attributes.plate is None
 
 
 @needs_data
@@ -216,9 +217,9 @@ def test_plate_step_stops_reading_a_settled_track() -> None:
     truck = make_track(1, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
     weak = make_track(2, "truck", (0, 0, w - 1, h - 1), confidence=0.1)
     for _ in range(4):
-        step.update(image, [truck, weak])
+        truck_now, _weak = step.update(image, [truck, weak])
     assert reader.calls == 2, "two agreeing reads settle the plate; the low-confidence track is never read"
-    assert truck.attributes["plate"] == "川AF058Y"
+    assert truck_now.attributes.plate == "川AF058Y"
 
 
 def test_plate_step_gives_up_on_a_track_without_a_visible_plate() -> None:
@@ -230,6 +231,6 @@ def test_plate_step_gives_up_on_a_track_without_a_visible_plate() -> None:
     blank = np.full((200, 300, 3), 128, np.uint8)
     truck = make_track(1, "truck", (0, 0, 299, 199), confidence=0.9)
     for _ in range(6):
-        step.update(blank, [truck])
+        (truck_now,) = step.update(blank, [truck])
     assert reader.calls == 3
-    assert "plate" not in truck.attributes
+    assert truck_now.attributes.plate is None

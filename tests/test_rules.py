@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from detectors.attributes.bike import Brand
+from detectors.attributes.truck_cover import CoverState
 from evidence.types import EventState, ModelRef, Provenance, TimeSource, ViolationKind
-from pipeline.config import RuleConfig, ScheduleWindow, ZoneConfig, ZoneKind
+from pipeline.config import ScheduleWindow, ZoneConfig, ZoneKind, parse_rule
 from pipeline.rules import EventContext, Rule
 from tests.conftest import make_track
 
@@ -33,7 +35,8 @@ class Case:
 BOX = (100.0, 100.0, 150.0, 200.0)
 FAR = (700.0, 700.0, 750.0, 800.0)
 NEAR = (160.0, 100.0, 210.0, 200.0)
-SHARED = {"shared": True, "brand": "meituan"}
+SHARED = {"brand": Brand.MEITUAN}
+PRIVATE = {"brand": Brand.OTHER}
 
 
 def still(
@@ -92,7 +95,7 @@ CASES = [
     Case(
         "bike pile below the threshold does not fire",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2},
-        still(1, "bicycle", [0, 1, 2, 3], shared=True),
+        still(1, "bicycle", [0, 1, 2, 3], brand=Brand.QINGJU),
         [],
     ),
     Case(
@@ -104,13 +107,13 @@ CASES = [
     Case(
         "a private bike is not counted in the pile",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2},
-        [(t, [(1, "bicycle", BOX, SHARED), (2, "bicycle", NEAR, {"shared": False})]) for t in range(4)],
+        [(t, [(1, "bicycle", BOX, SHARED), (2, "bicycle", NEAR, PRIVATE)]) for t in range(4)],
         [],
     ),
     Case(
         "require_shared false counts every bike",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 2, "require_shared": False},
-        [(t, [(1, "bicycle", BOX, {}), (2, "bicycle", NEAR, {"shared": False})]) for t in range(4)],
+        [(t, [(1, "bicycle", BOX, {}), (2, "bicycle", NEAR, PRIVATE)]) for t in range(4)],
         [("start", 1), ("end", 1)],
     ),
     Case(
@@ -122,13 +125,13 @@ CASES = [
     Case(
         "a fallen shared bike fires alone, after the dwell",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 3},
-        still(1, "bicycle", [0, 1, 2, 3], shared=True, fallen=True),
+        still(1, "bicycle", [0, 1, 2, 3], brand=Brand.QINGJU, fallen=True),
         [("start", 1), ("end", 1)],
     ),
     Case(
         "a fallen bike below the pile size does not fire when fallen_fires is off",
         {"kind": "shared_bike_misparked", "min_dwell_s": 2.0, "min_pile": 3, "fallen_fires": False},
-        still(1, "bicycle", [0, 1, 2, 3], shared=True, fallen=True),
+        still(1, "bicycle", [0, 1, 2, 3], brand=Brand.QINGJU, fallen=True),
         [],
     ),
     Case(
@@ -141,15 +144,15 @@ CASES = [
         "muck truck: uncovered fires without dwell",
         {"kind": "muck_truck", "min_dwell_s": 0.0, "lost_grace_s": 1.0},
         [
-            (0, [(1, "truck", BOX, {"cover": "uncovered"})]),
-            (1, [(1, "truck", (300, 100, 350, 200), {"cover": "uncovered"})]),
+            (0, [(1, "truck", BOX, {"cover": CoverState.UNCOVERED})]),
+            (1, [(1, "truck", (300, 100, 350, 200), {"cover": CoverState.UNCOVERED})]),
         ],
         [("start", 1), ("end", 1)],
     ),
     Case(
         "muck truck: covered does not fire",
         {"kind": "muck_truck", "min_dwell_s": 0.0},
-        still(1, "truck", [0, 1, 2], cover="covered"),
+        still(1, "truck", [0, 1, 2], cover=CoverState.COVERED),
         [],
     ),
     Case(
@@ -165,7 +168,7 @@ CASES = [
 
 
 def run_case(case: Case) -> list[tuple[str, int]]:
-    config = RuleConfig(name="r", camera="cam", zone="z", **case.rule)
+    config = parse_rule({"name": "r", "camera": "cam", "zone": "z", **case.rule})
     rule = Rule.build(config, case.zone, CONTEXT)
     events = []
     for pts_s, rows in case.frames:
@@ -184,7 +187,7 @@ def test_rule_table(case: Case) -> None:
 
 
 def test_event_carries_times_model_and_parameters() -> None:
-    rule = Rule.build(RuleConfig(name="r", camera="cam", zone="z", **STALL), ZONE, CONTEXT)
+    rule = Rule.build(parse_rule({"name": "r", "camera": "cam", "zone": "z", **STALL}), ZONE, CONTEXT)
     events = []
     for t in [0.5, 1.5, 2.5, 3.5]:
         events += rule.update(
@@ -203,7 +206,7 @@ def test_event_carries_times_model_and_parameters() -> None:
 
 
 def _first_start_id(context: EventContext, offset_s: float = 0.0, wall: datetime = T0, config_sha: str = "1" * 64):
-    rule = Rule.build(RuleConfig(name="r", camera="cam", zone="z", **STALL), ZONE, context)
+    rule = Rule.build(parse_rule({"name": "r", "camera": "cam", "zone": "z", **STALL}), ZONE, context)
     for t in [0.0, 1.0, 2.0, 3.0, 4.0]:
         events = rule.update(
             [make_track(4, "chair", BOX, 0.8)], t + offset_s, wall + timedelta(seconds=t), TimeSource.CONFIG
@@ -227,7 +230,7 @@ def test_violation_id_depends_on_footage_rule_track_and_stream_time_only() -> No
 
 
 def test_a_plate_read_on_an_open_violation_is_an_update() -> None:
-    rule = Rule.build(RuleConfig(name="r", camera="cam", zone="z", **STALL), ZONE, CONTEXT)
+    rule = Rule.build(parse_rule({"name": "r", "camera": "cam", "zone": "z", **STALL}), ZONE, CONTEXT)
     events = []
     for t, plate in [(0, None), (1, None), (2, None), (3, None), (4, None), (5, "粤B12345"), (6, "粤B12345")]:
         attributes = {"plate": plate} if plate else {}
@@ -241,3 +244,30 @@ def test_a_plate_read_on_an_open_violation_is_an_update() -> None:
         (EventState.END, 2, "粤B12345"),
     ]
     assert len({e.key for e in events}) == 3 and len({e.id for e in events}) == 1
+
+
+def test_a_bike_in_a_designated_parking_area_is_left_alone() -> None:
+    """The bike rule watches the no_parking area; bike_parking zones inside it are where bikes belong."""
+    watched = ZoneConfig(name="pavement", kind=ZoneKind.NO_PARKING, polygon=[(0, 0), (1000, 0), (1000, 900), (0, 900)])
+    parking = ZoneConfig(name="rack", kind=ZoneKind.BIKE_PARKING, polygon=[(0, 0), (400, 0), (400, 400), (0, 400)])
+    config = parse_rule({"name": "r", "camera": "cam", "zone": "pavement", "kind": "shared_bike_misparked"})
+    config = config.model_copy(update={"min_dwell_s": 2.0})
+    rule = Rule.build(config, watched, CONTEXT, parking=[parking])
+    in_rack, on_pavement = (100.0, 100.0, 150.0, 200.0), (700.0, 100.0, 750.0, 200.0)
+    fired = []
+    for t in range(5):
+        tracks = [
+            make_track(1, "bicycle", in_rack, 0.8, **SHARED),
+            make_track(2, "bicycle", on_pavement, 0.8, **SHARED),
+        ]
+        fired += [
+            (e.state.value, e.track_id) for e in rule.update(tracks, t, T0 + timedelta(seconds=t), TimeSource.CONFIG)
+        ]
+    assert fired == [("start", 2)]
+    # Without the parking zone the racked bike is a misparked bike like any other.
+    rule = Rule.build(config.model_copy(update={"per": "object"}), watched, CONTEXT)
+    fired = []
+    for t in range(5):
+        tracks = [make_track(1, "bicycle", in_rack, 0.8, **SHARED)]
+        fired += [e.track_id for e in rule.update(tracks, t, T0 + timedelta(seconds=t), TimeSource.CONFIG)]
+    assert fired == [1]

@@ -14,6 +14,7 @@ about 1.8 times as wide as tall; ``fallen`` compares the box's aspect with ``fal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -21,12 +22,21 @@ import numpy.typing as npt
 
 from detectors.base import Image
 
-BRANDS = ("meituan", "hellobike", "qingju", "other", "unknown")
+
+class Brand(StrEnum):
+    MEITUAN = "meituan"
+    HELLOBIKE = "hellobike"
+    QINGJU = "qingju"
+    OTHER = "other"  # no operator colour stands out: a private bike
+    UNKNOWN = "unknown"  # too small or too dark to tell
+
+
+BRANDS = tuple(Brand)
 # OpenCV hue (0-179) ranges of each operator's paint.
-BRAND_HUES: dict[str, tuple[int, int]] = {
-    "meituan": (5, 33),  # Mobike orange to Meituan yellow
-    "qingju": (35, 92),  # green to teal
-    "hellobike": (92, 130),  # blue
+BRAND_HUES: dict[Brand, tuple[int, int]] = {
+    Brand.MEITUAN: (5, 33),  # Mobike orange to Meituan yellow
+    Brand.QINGJU: (35, 92),  # green to teal
+    Brand.HELLOBIKE: (92, 130),  # blue
 }
 SHARED_BRANDS = frozenset(BRAND_HUES)
 VIVID_SATURATION = 120
@@ -45,7 +55,7 @@ class BikeConfig:
 @dataclass(frozen=True)
 class BikeAttributes:
     shared: bool
-    brand: str
+    brand: Brand
     brand_score: float  # excess vivid share of the brand colour (0-1)
     fallen: bool
 
@@ -53,14 +63,14 @@ class BikeAttributes:
         return {"shared": self.shared, "brand": self.brand, "brand_score": self.brand_score, "fallen": self.fallen}
 
 
-def _vivid_shares(hsv: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> dict[str, float]:
+def _vivid_shares(hsv: npt.NDArray[np.uint8], mask: npt.NDArray[np.bool_]) -> dict[Brand, float]:
     hue, sat, val = hsv[:, :, 0], hsv[:, :, 1], hsv[:, :, 2]
     vivid = mask & (sat >= VIVID_SATURATION) & (val >= MIN_VALUE)
     area = max(int(mask.sum()), 1)
     return {brand: float((vivid & (hue >= lo) & (hue < hi)).sum()) / area for brand, (lo, hi) in BRAND_HUES.items()}
 
 
-def colour_excess(image: Image, box: tuple[float, float, float, float]) -> dict[str, float]:
+def colour_excess(image: Image, box: tuple[float, float, float, float]) -> dict[Brand, float]:
     """Per brand colour: vivid share inside the box minus the vivid share in the ring around it."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = max(0, int(box[0])), max(0, int(box[1])), min(w, int(box[2])), min(h, int(box[3]))
@@ -89,10 +99,10 @@ def bike_attributes(
     x1, y1, x2, y2 = (int(v) for v in box)
     crop = image[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
     if min(crop.shape[:2]) < config.min_side_px or float(crop.max(axis=2).mean()) < config.min_brightness:
-        return BikeAttributes(shared=False, brand="unknown", brand_score=0.0, fallen=fallen)
+        return BikeAttributes(shared=False, brand=Brand.UNKNOWN, brand_score=0.0, fallen=fallen)
     excess = colour_excess(image, box)
     brand = max(excess, key=lambda b: excess[b])
     score = round(max(excess[brand], 0.0), 4)
     if excess[brand] < config.min_excess:
-        return BikeAttributes(shared=False, brand="other", brand_score=score, fallen=fallen)
+        return BikeAttributes(shared=False, brand=Brand.OTHER, brand_score=score, fallen=fallen)
     return BikeAttributes(shared=brand in SHARED_BRANDS, brand=brand, brand_score=score, fallen=fallen)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,15 @@ import numpy.typing as npt
 from detectors.base import DetectorError, Image
 from detectors.paths import models_dir
 
-COVER_STATES = ("covered", "uncovered", "empty", "unknown")
+
+class CoverState(StrEnum):
+    COVERED = "covered"  # net or tarp over the load
+    UNCOVERED = "uncovered"  # loaded, nothing over it: the violation
+    EMPTY = "empty"
+    UNKNOWN = "unknown"  # too small, unlike the training data, or the head is unsure
+
+
+COVER_STATES = tuple(CoverState)
 FEATURE_VERSION = 1
 FEATURE_NAMES = (
     "green_share",  # dust nets are green
@@ -84,7 +93,7 @@ def cover_features(bed: Image) -> FloatVector:
 
 @dataclass(frozen=True)
 class CoverResult:
-    state: str
+    state: CoverState
     confidence: float
 
 
@@ -169,13 +178,13 @@ class CoverClassifier:
     def classify(self, image: Image, box: tuple[float, float, float, float]) -> CoverResult:
         bed = bed_region(image, box)
         if bed is None:
-            return CoverResult("unknown", 0.0)
+            return CoverResult(CoverState.UNKNOWN, 0.0)
         features = cover_features(bed)
         if self.head.outside_training_range(features):
-            return CoverResult("unknown", 0.0)
+            return CoverResult(CoverState.UNKNOWN, 0.0)
         probs = self.head.probabilities(features)
         state = max(probs, key=lambda k: probs[k])
         needed = self.head.min_confidence_uncovered if state == "uncovered" else self.head.min_confidence
         if probs[state] < needed:
-            return CoverResult("unknown", round(probs[state], 3))
-        return CoverResult(state, round(probs[state], 3))
+            return CoverResult(CoverState.UNKNOWN, round(probs[state], 3))
+        return CoverResult(CoverState(state), round(probs[state], 3))

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import cv2
 import numpy as np
 
 from detectors.base import Image
 
-COLOURS = ("blue", "green", "yellow", "yellow_green", "white", "black")
+
+class PlateColour(StrEnum):
+    BLUE = "blue"  # small cars
+    GREEN = "green"  # new-energy cars (gradient) and agricultural vehicles (dark green)
+    YELLOW = "yellow"  # large vehicles: muck trucks, buses, coaches
+    YELLOW_GREEN = "yellow_green"  # large new-energy vehicles
+    WHITE = "white"  # police, military
+    BLACK = "black"  # foreign-owned, Hong Kong/Macau
 
 
-def plate_colour(plate: Image) -> str:
+COLOURS = tuple(PlateColour)
+
+
+def plate_colour(plate: Image) -> PlateColour:
     """The dominant background colour; new-energy plates (green gradient) and yellow-green ones included."""
     hsv = cv2.cvtColor(plate, cv2.COLOR_BGR2HSV)
     h, w = hsv.shape[:2]
@@ -19,7 +31,7 @@ def plate_colour(plate: Image) -> str:
     # Dark green agricultural plates have V around 55: keep V low, saturation separates them from black plates.
     coloured = (sat > 70) & (val > 35)
     if coloured.mean() < 0.25:
-        return "black" if np.median(val) < 90 else "white"
+        return PlateColour.BLACK if np.median(val) < 90 else PlateColour.WHITE
     hues = hue[coloured]
     share = {
         "yellow": float(np.mean((hues >= 15) & (hues < 35))),
@@ -27,5 +39,5 @@ def plate_colour(plate: Image) -> str:
         "blue": float(np.mean((hues >= 95) & (hues < 130))),
     }
     if share["yellow"] > 0.2 and share["green"] > 0.2:
-        return "yellow_green"
-    return max(share, key=lambda k: share[k])
+        return PlateColour.YELLOW_GREEN
+    return PlateColour(max(share, key=lambda k: share[k]))

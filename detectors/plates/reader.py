@@ -10,7 +10,7 @@ import numpy as np
 
 from detectors.base import Image, check_image
 from detectors.paths import default_model_path
-from detectors.plates.colour import plate_colour
+from detectors.plates.colour import PlateColour, plate_colour
 from detectors.plates.detector import PlateDetector
 from detectors.plates.formats import is_valid_plate
 from detectors.plates.recognizer import CtcRecognizer
@@ -31,7 +31,7 @@ UNREADABLE = "unreadable"
 class PlateRead:
     text: str  # the plate, or "unreadable" when no valid read is confident enough
     raw_text: str  # what the recogniser saw, kept for review
-    color: str
+    color: PlateColour
     rows: int
     box: tuple[float, float, float, float]
     corners: list[list[float]]

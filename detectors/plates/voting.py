@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from detectors.plates.colour import PlateColour
 from detectors.plates.reader import UNREADABLE, PlateRead
 
 
@@ -15,7 +16,7 @@ class PlateVote:
     min_votes: int = 2
     _score: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     _count: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    _colour: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    _colour: dict[str, dict[PlateColour, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
 
     def add(self, read: PlateRead) -> None:
         if read.text == UNREADABLE:
@@ -31,7 +32,7 @@ class PlateVote:
         best = max(self._score, key=lambda text: (self._score[text], self._count[text]))
         return self._count[best]
 
-    def result(self) -> tuple[str, str | None, float]:
+    def result(self) -> tuple[str, PlateColour | None, float]:
         """(text, colour, share of the confidence mass) — text is "unreadable" until a read has enough votes."""
         if not self._score:
             return UNREADABLE, None, 0.0
