@@ -266,8 +266,8 @@ def test_a_bike_in_a_designated_parking_area_is_left_alone() -> None:
     assert fired == [("start", 2)]
     # Without the parking zone the racked bike is a misparked bike like any other.
     rule = Rule.build(config.model_copy(update={"per": "object"}), watched, CONTEXT)
-    fired = []
+    alone = []
     for t in range(5):
         tracks = [make_track(1, "bicycle", in_rack, 0.8, **SHARED)]
-        fired += [e.track_id for e in rule.update(tracks, t, T0 + timedelta(seconds=t), TimeSource.CONFIG)]
-    assert fired == [1]
+        alone += [e.track_id for e in rule.update(tracks, t, T0 + timedelta(seconds=t), TimeSource.CONFIG)]
+    assert alone == [1]
