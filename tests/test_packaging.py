@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,8 +27,14 @@ print("ok")
 
 
 def test_a_built_wheel_carries_the_head_page_and_migrations(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # built from a copy: setuptools leaves build/ beside the sources
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        source.mkdir(exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
+    for package in ("pipeline", "detectors", "evidence", "api"):
+        shutil.copytree(REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(REPO), "-w", str(tmp_path / "dist")],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source), "-w", str(tmp_path / "dist")],
         check=True,
         capture_output=True,
     )
