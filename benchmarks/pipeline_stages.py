@@ -20,7 +20,7 @@ from detectors.registry import create_detector
 from evidence.outbox import Outbox
 from pipeline.assemble import build_parts
 from pipeline.config import InputRole, load_config
-from pipeline.runner import CameraRunner
+from pipeline.runtime import Runtime
 from pipeline.shared_models import SharedModels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,14 +44,15 @@ def main() -> None:
         outbox = Outbox(Path(tmp) / "outbox.sqlite")
         for camera in config.cameras:
             parts = build_parts(config, camera.id, models, "0" * 64, outbox)
-            stats = CameraRunner(parts).run()
-            parts.source.close()
-            ms = stats.per_frame_ms()
+            runtime = Runtime([parts], models.detector)  # one camera at a time: per-camera costs, not contention
+            analysed = runtime.run()[camera.id].analysed
+            ms = runtime.stage_times()[camera.id].per_frame_ms()
             path = camera.input_for(InputRole.DETECT).path
             assert path is not None
             naive_s, all_frames = naive_decode_s(path)
-            naive_per_analysed = 1000 * naive_s / stats.frames
-            print(f"{camera.id}: {stats.frames} analysed of {all_frames} frames, crops: {len(parts.crop_regions)}")
+            naive_per_analysed = 1000 * naive_s / analysed
+            crops = len(parts.analysis.crop_regions)
+            print(f"{camera.id}: {analysed} analysed of {all_frames} frames, crops: {crops}")
             print("  per analysed frame (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
             print(
                 f"  decode: ours {ms['decode']:.1f} ms vs naive convert-every-frame {naive_per_analysed:.1f} ms "

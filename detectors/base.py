@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +41,20 @@ class Detector(Protocol):
     def detect(self, image: Image) -> Detections:
         """Detections for one BGR image (H x W x 3, uint8), boxes in that image's pixels."""
         ...
+
+    def detect_batch(self, images: Sequence[Image]) -> list[Detections]:
+        """Detections for each image (zone crops, several cameras' frames) in one call, in order."""
+        ...
+
+
+class OneImageAtATime:
+    """``detect_batch`` for backends whose model takes one image per run (a fixed batch dimension of 1)."""
+
+    def detect(self, image: Image) -> Detections:
+        raise NotImplementedError
+
+    def detect_batch(self, images: Sequence[Image]) -> list[Detections]:
+        return [self.detect(image) for image in images]
 
 
 def file_sha256(path: Path) -> str:

@@ -32,6 +32,34 @@ class EncodedPacket:
 
 
 @dataclass(frozen=True)
+class RecordStreamParams:
+    """What muxing the record stream's packets into a file needs: plain, frozen, picklable values (no library
+    object), so capture and evidence can live in different processes."""
+
+    codec: str  # ffmpeg codec name, e.g. "h264", "hevc"
+    width: int
+    height: int
+    pix_fmt: str | None
+    time_base: Fraction
+    rate: Fraction | None  # nominal frame rate, when the container states one
+    extradata: bytes  # codec configuration (H.264 SPS/PPS as avcC); empty for Annex B streams
+
+    @classmethod
+    def of(cls, stream: Any) -> RecordStreamParams:
+        """Read from a PyAV video stream (the one place a library object is looked at)."""
+        context = stream.codec_context
+        return cls(
+            codec=str(context.name),
+            width=int(context.width),
+            height=int(context.height),
+            pix_fmt=str(context.pix_fmt) if context.pix_fmt else None,
+            time_base=Fraction(stream.time_base),
+            rate=Fraction(stream.average_rate) if stream.average_rate else None,
+            extradata=bytes(context.extradata or b""),
+        )
+
+
+@dataclass(frozen=True)
 class Clip:
     data: bytes
     start_s: float
@@ -59,7 +87,7 @@ def _decode_s(packet: EncodedPacket) -> float:
     return packet.t_s - float((packet.pts - packet.dts) * packet.time_base)
 
 
-def cut_clip(packets: Sequence[EncodedPacket], template: Any, start_s: float, end_s: float) -> Clip:
+def cut_clip(packets: Sequence[EncodedPacket], params: RecordStreamParams, start_s: float, end_s: float) -> Clip:
     """Remux the packets covering [start_s, end_s] into an MP4 without re-encoding."""
     chosen = select_packets(packets, start_s, end_s)
     if not chosen:
@@ -67,16 +95,21 @@ def cut_clip(packets: Sequence[EncodedPacket], template: Any, start_s: float, en
     # faststart (index first, so browsers play while downloading) needs a real, re-openable file.
     with tempfile.TemporaryDirectory(prefix="nonsite-clip-") as tmp:
         path = Path(tmp) / "clip.mp4"
-        _mux(chosen, template, path)
+        _mux(chosen, params, path)
         data = path.read_bytes()
     times = [p.t_s for p in chosen]
     return Clip(data=data, start_s=min(times), end_s=max(times), packets=len(chosen))
 
 
-def _mux(chosen: list[EncodedPacket], template: Any, path: Path) -> None:
+def _mux(chosen: list[EncodedPacket], params: RecordStreamParams, path: Path) -> None:
     try:
         with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as output:
-            stream = output.add_stream_from_template(template)
+            stream: Any = output.add_stream(params.codec, rate=params.rate)
+            stream.width, stream.height = params.width, params.height
+            if params.pix_fmt:
+                stream.pix_fmt = params.pix_fmt
+            stream.codec_context.extradata = params.extradata or None
+            stream.time_base = params.time_base
             base_pts = chosen[0].pts
             base_dts = chosen[0].dts if chosen[0].dts is not None else base_pts
             offset = min(base_pts, base_dts)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from evidence.clips import ClipError, EncodedPacket, cut_clip, validate_clip
+from evidence.clips import ClipError, EncodedPacket, RecordStreamParams, cut_clip, validate_clip
 from evidence.manifest import build_manifest, canonical_bytes
 from evidence.outbox import Outbox
 from evidence.snapshots import annotate, crop, encode_jpeg
@@ -66,15 +66,17 @@ class EvidenceLocker:
             clip_end_s=event.key_frame_pts_s + self.post_roll_s,
         )
 
-    def seal(self, case: PendingCase, packets: Sequence[EncodedPacket], template: Any | None) -> ViolationEvent:
+    def seal(
+        self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None
+    ) -> ViolationEvent:
         """Cut and validate the clip, write the manifest, queue the push. Returns the event with its evidence."""
         artifacts = list(case.stills)
         notes: dict[str, Any] = {}
-        if template is None:
+        if record is None:
             notes["clip"] = "source has no video stream (image input)"
         else:
             try:
-                clip = cut_clip(packets, template, case.clip_start_s, case.clip_end_s)
+                clip = cut_clip(packets, record, case.clip_start_s, case.clip_end_s)
                 validate_clip(clip)
                 artifacts.insert(
                     0,

@@ -12,11 +12,12 @@ from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
 from evidence.store import ContentStore
 from evidence.types import ViolationEvent, ViolationKind
+from pipeline.analysis import CameraAnalysis
 from pipeline.attribute_step import AttributeStep
 from pipeline.config import CameraConfig, NonsiteConfig, RuleConfig, ZoneKind
 from pipeline.plate_step import PlateStep
 from pipeline.rules import EventContext, Rule
-from pipeline.runner import RunnerParts
+from pipeline.runtime import CameraParts
 from pipeline.shared_models import SharedModels, step_parameters
 from pipeline.sources.factory import open_source
 from pipeline.static_foreground import StaticForeground
@@ -30,7 +31,7 @@ def build_parts(
     config_sha256: str,
     outbox: Outbox,
     source_override: Path | None = None,
-) -> RunnerParts:
+) -> CameraParts:
     camera = config.camera(camera_id)
     camera_rules = [r for r in config.rules if r.camera == camera.id]
     plates = None
@@ -61,17 +62,21 @@ def build_parts(
         crop_regions = sorted({rule.zone.bounding_xyxy for rule in rules})
     storage = config.storage
     locker = EvidenceLocker(ContentStore(storage.evidence_dir), outbox, storage.pre_roll_s, storage.post_roll_s)
-    return RunnerParts(
-        source=source,
-        detector=models.detector,
+    analysis = CameraAnalysis(
         tracker=Tracker(config.tracker, camera.fps),
         rules=rules,
-        locker=locker,
         crop_regions=crop_regions,
         plates=plates,
         attributes=attributes,
         static_foreground=static_foreground(camera, camera_rules),
         nms_iou=config.detector.nms_iou,
+    )
+    return CameraParts(
+        source=source,
+        analysis=analysis,
+        locker=locker,
+        fps=camera.fps,
+        zones={rule.zone.name: rule.zone.polygon for rule in rules},
         pre_roll_s=storage.pre_roll_s,
         post_roll_s=storage.post_roll_s,
     )

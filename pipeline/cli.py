@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from detectors.registry import create_detector
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
-from pipeline.runner import CameraRunner, RunStats
+from pipeline.runtime import CameraHealth, Runtime
 from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
 
@@ -167,6 +168,13 @@ def _on_labelled_box(annotator: AttributeAnnotator, image: Image) -> Callable[[L
 
 
 # ---------------------------------------------------------------- run
+@dataclass(frozen=True)
+class RunSummary:
+    health: dict[str, CameraHealth]
+    stage_ms: dict[str, dict[str, float]]  # per camera: milliseconds per analysed frame, by stage
+    failures: list[str]
+
+
 def _run_cameras(
     config: NonsiteConfig,
     config_path: Path,
@@ -174,13 +182,12 @@ def _run_cameras(
     source: Path | None,
     events_out: IO[str] | None,
     outbox: Outbox,
-) -> tuple[dict[str, RunStats], list[str]]:
-    """Run each camera to completion. A camera whose input fails is reported and the others still run;
-    everything sealed before a failure is already in the outbox."""
+) -> RunSummary:
+    """Run every camera at once to the end of its input. A camera that cannot be opened, or whose input fails
+    part-way, is reported and the others still run; everything sealed before a failure is in the outbox."""
     models = SharedModels(_detector_for(config), threads=config.detector.threads)  # one set for every camera
     digest = config_sha256(config_path)
-    results: dict[str, RunStats] = {}
-    failures: list[str] = []
+    cameras, failures = [], []
     for camera_id in camera_ids:
         try:
             parts = build_parts(config, camera_id, models, digest, outbox, source)
@@ -190,21 +197,28 @@ def _run_cameras(
             continue
         if events_out is not None:
             parts.sinks.append(JsonlEventWriter(events_out))
-        runner = CameraRunner(parts)
-        with tqdm(total=parts.source.total_frames, desc=camera_id, unit="frame", disable=None) as bar:
-            try:
-                results[camera_id] = runner.run(on_frame=lambda _frame: bar.update())
-            except SourceError as exc:
-                bar.write(f"error: camera {camera_id}: {exc} (violations sealed before this point are kept)")
-                failures.append(camera_id)
-                continue
-            finally:
-                parts.source.close()
-            stats = results[camera_id]
-            bar.write(f"{camera_id}: {stats.frames} frames analysed, {stats.events} violation(s)")
-            for problem in parts.source.problems:
-                bar.write(f"warning: {camera_id}: {problem}")
-    return results, failures
+        cameras.append(parts)
+    bars = {
+        parts.source.camera_id: tqdm(
+            total=parts.source.total_frames, desc=parts.source.camera_id, unit="frame", position=i, disable=None
+        )
+        for i, parts in enumerate(cameras)
+    }
+    runtime = Runtime(cameras, models.detector, on_analysed=lambda camera_id: bars[camera_id].update())
+    try:
+        health = runtime.run()
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for camera_id, state in health.items():
+        if state.error:
+            print(f"error: camera {camera_id}: {state.error} (violations sealed before it are kept)", file=sys.stderr)
+            failures.append(camera_id)
+        print(f"{camera_id}: {state.analysed} frames analysed, {state.violations} violation(s)")
+        for problem in state.problems:
+            print(f"warning: {camera_id}: {problem}")
+    stage_ms = {camera_id: times.per_frame_ms() for camera_id, times in runtime.stage_times().items()}
+    return RunSummary(health=health, stage_ms=stage_ms, failures=failures)
 
 
 def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
@@ -233,13 +247,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(exc.args[0]) from exc
     outbox = Outbox(config.storage.outbox_path)
     with _open_events(args.events_out) as events_out:
-        stats, failures = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox)
-    _print_stage_costs(stats)
+        summary = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox)
+    _print_stage_costs(summary)
     if not args.no_push:
         report = _push(outbox, config, args.push_deadline)
         print(f"outbox: {report.delivered} delivered, {report.pending} pending, {report.rejected} refused")
-    if failures:
-        print(f"error: {len(failures)} camera(s) failed: {', '.join(failures)}", file=sys.stderr)
+    if summary.failures:
+        print(f"error: {len(summary.failures)} camera(s) failed: {', '.join(summary.failures)}", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
@@ -254,9 +268,9 @@ def _open_events(path: Path | None) -> Iterator[IO[str] | None]:
         yield stream
 
 
-def _print_stage_costs(stats: dict[str, RunStats]) -> None:
-    for camera_id, result in stats.items():
-        costs = ", ".join(f"{stage} {ms:.1f}" for stage, ms in result.per_frame_ms().items())
+def _print_stage_costs(summary: RunSummary) -> None:
+    for camera_id, stages in summary.stage_ms.items():
+        costs = ", ".join(f"{stage} {ms:.1f}" for stage, ms in stages.items())
         print(f"{camera_id}: per analysed frame (ms): {costs}")
 
 
@@ -318,8 +332,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(f"the API did not start on {host}:{port} (is the port in use? try --port)")
     outbox = Outbox(config.storage.outbox_path)
     with _open_events(args.events_out) as events_out:
-        stats, _failures = _run_cameras(config, config_path, [c.id for c in config.cameras], None, events_out, outbox)
-    _print_stage_costs(stats)
+        summary = _run_cameras(config, config_path, [c.id for c in config.cameras], None, events_out, outbox)
+    _print_stage_costs(summary)
     report = _push(outbox, config, deadline_s=30)
     print(f"\n{report.delivered} violation(s) filed as tickets.")
     print(f"Officer page: http://{host}:{port}/officer   (API docs: http://{host}:{port}/docs)")

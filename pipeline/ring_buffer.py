@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 from evidence.clips import EncodedPacket
 
 
 class PacketRingBuffer:
-    """Keeps at least ``seconds`` of packets, always starting at a keyframe so clips can be cut."""
+    """Keeps at least ``seconds`` of packets, always starting at a keyframe so clips can be cut.
+
+    Capture appends while the evidence stage reads, from another thread: every access holds the lock.
+    """
 
     def __init__(self, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
         self.seconds = seconds
         self._packets: deque[EncodedPacket] = deque()
+        self._lock = threading.Lock()
 
     def append(self, packet: EncodedPacket) -> None:
-        self._packets.append(packet)
-        self._trim()
+        with self._lock:
+            self._packets.append(packet)
+            self._trim()
 
     def _trim(self) -> None:
         newest = self._packets[-1].t_s
@@ -32,11 +38,14 @@ class PacketRingBuffer:
 
     @property
     def latest_s(self) -> float | None:
-        return self._packets[-1].t_s if self._packets else None
+        with self._lock:
+            return self._packets[-1].t_s if self._packets else None
 
     @property
     def nbytes(self) -> int:
-        return sum(len(p.data) for p in self._packets)
+        with self._lock:
+            return sum(len(p.data) for p in self._packets)
 
     def snapshot(self) -> list[EncodedPacket]:
-        return list(self._packets)
+        with self._lock:
+            return list(self._packets)

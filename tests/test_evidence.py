@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
 
-from evidence.clips import ClipError, cut_clip, select_packets, validate_clip
+from evidence.clips import ClipError, RecordStreamParams, cut_clip, select_packets, validate_clip
 from evidence.manifest import canonical_bytes
 from evidence.store import ContentStore, EvidenceIntegrityError
 from evidence.types import ArtifactKind
@@ -71,7 +73,9 @@ def test_ring_buffer_holds_packets_and_clip_is_a_stream_copy(tmp_path: Path) -> 
     assert packets[-1].t_s - packets[0].t_s < 4.0 + 1.1  # at most one GOP (1 s here) beyond the window
     assert buffer.nbytes < 5_000_000, "packets, not decoded frames (one raw 1080p frame is 6 MB)"
 
-    clip = cut_clip(packets, source.record_template, start_s=7.0, end_s=8.5)
+    assert source.record_stream is not None
+    assert pickle.loads(pickle.dumps(source.record_stream)) == source.record_stream, "a plain value crosses stages"
+    clip = cut_clip(packets, source.record_stream, start_s=7.0, end_s=8.5)
     chosen = select_packets(packets, 7.0, 8.5)
     assert chosen[0].is_keyframe and chosen[0].t_s <= 7.0
     assert validate_clip(clip) == clip.packets == len(chosen)
@@ -99,4 +103,4 @@ def test_validate_clip_rejects_garbage() -> None:
 
 def test_cut_clip_without_keyframe_fails_clearly() -> None:
     with pytest.raises(ClipError, match="no keyframe"):
-        cut_clip([], None, 0.0, 1.0)
+        cut_clip([], RecordStreamParams("h264", 64, 64, None, Fraction(1, 90000), None, b""), 0.0, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from detectors.base import Image, ModelInfo, check_image
+from detectors.base import Image, ModelInfo, OneImageAtATime, check_image
 from detectors.coco import COCO80
 from detectors.config import CenterNetConfig
 from detectors.onnx_session import open_session
@@ -16,7 +16,7 @@ INPUT_SIZE = 512
 OUTPUT = "tower_0/detections"  # [1, 100, 6]: x1, y1, x2, y2, score, class in input pixels
 
 
-class CenterNetDetector:
+class CenterNetDetector(OneImageAtATime):
     def __init__(self, config: CenterNetConfig) -> None:
         self.config = config
         self._session, sha256 = open_session(config.model_path, config.threads)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import Image, ModelInfo, check_image
+from detectors.base import Image, ModelInfo, OneImageAtATime, check_image
 from detectors.coco import COCO80
 from detectors.config import NanoDetConfig
 from detectors.onnx_session import open_session
@@ -27,7 +27,7 @@ def _grid_centres(stride: int) -> npt.NDArray[np.float32]:
     return np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1).astype(np.float32)
 
 
-class NanoDetDetector:
+class NanoDetDetector(OneImageAtATime):
     """Decodes NanoDet's per-stride score and distance-bin outputs into boxes."""
 
     def __init__(self, config: NanoDetConfig) -> None:

@@ -6,7 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, check_image, file_sha256
+from detectors.base import (
+    DetectorError,
+    Image,
+    ModelFileMissing,
+    ModelInfo,
+    OneImageAtATime,
+    check_image,
+    file_sha256,
+)
 from detectors.config import UltralyticsConfig
 from detectors.postprocess import finish
 from detectors.types import Detections
@@ -14,7 +22,7 @@ from detectors.types import Detections
 HINT = "ultralytics weights are never downloaded here: put your .pt / .onnx / OpenVINO export at this path"
 
 
-class UltralyticsDetector:
+class UltralyticsDetector(OneImageAtATime):
     def __init__(self, config: UltralyticsConfig) -> None:
         self.config = config
         weights = config.weights

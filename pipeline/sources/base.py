@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
-from evidence.clips import EncodedPacket
+from evidence.clips import EncodedPacket, RecordStreamParams
 from pipeline.types import Frame
 
-__all__ = ["EncodedPacket", "FrameSource", "PacketSink", "SourceError"]
+__all__ = ["EncodedPacket", "FrameSource", "PacketSink", "RecordStreamParams", "SourceError"]
 
 
 class SourceError(RuntimeError):
@@ -27,7 +27,8 @@ class FrameSource(Protocol):
     camera_id: str
     origin_id: str  # names the footage (file content hash, or the live capture session): violation ids use it
     total_frames: int | None  # frames that will be analysed, when known (for progress bars)
-    record_template: Any | None  # the record stream's codec parameters, used to mux clips
+    record_stream: RecordStreamParams | None  # the record stream's codec parameters, used to mux clips
+    live: bool  # a camera (keep the latest frames, drop old ones) rather than a file (every frame analysed)
     problems: list[str]  # inputs skipped while reading (corrupt packets, unreadable images), for the run summary
 
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]: ...

@@ -11,14 +11,15 @@ from pathlib import Path
 from detectors.base import file_sha256
 from detectors.images import IMAGE_SUFFIXES, ImageReadError, read_bgr
 from evidence.types import TimeSource
-from pipeline.sources.base import PacketSink, SourceError
+from pipeline.sources.base import PacketSink, RecordStreamParams, SourceError
 from pipeline.types import Frame
 
 logger = logging.getLogger(__name__)
 
 
 class ImageFolderSource:
-    record_template = None
+    record_stream: RecordStreamParams | None = None  # stills: no clip
+    live = False
 
     def __init__(self, camera_id: str, folder: Path, fps: float, start_time: datetime | None = None) -> None:
         if not folder.is_dir():

@@ -1,0 +1,360 @@
+"""The staged runtime: every camera of a config at once, each in three stages joined by bounded queues.
+
+```
+capture (thread per camera)    analysis (one thread, shared detector)            evidence (thread per camera)
+ source ─ ring ─ frames ─▶ detect_batch (all cameras) ─▶ track ─▶ steps ─▶ rules ─events─▶ seal ─▶ outbox
+```
+
+- A file source is read as fast as analysis takes its frames (every analysed frame is kept: the capture
+  queue blocks); a live source keeps only the latest frames (the oldest is dropped and counted).
+- The detector runs once per batch of frames from every camera (and their zone crops), so one model serves
+  however many cameras there are.
+- Only frozen, picklable values cross a stage: :class:`~pipeline.types.Frame`, detections, violation events,
+  the record stream's :class:`~evidence.clips.RecordStreamParams`. The threads here are the ``local`` engine;
+  a capture stage can become its own supervised process, and a camera's analysis and evidence a remote actor,
+  without changing the stages' code (see the README, "Runtime").
+- Memory per camera is bounded: the capture queue (``queue_frames``), the packet ring (pre-roll + post-roll +
+  what the queue holds), the evidence queue, and per open violation only.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from detectors.base import Detector
+from evidence.locker import EvidenceLocker
+from evidence.types import ViolationEvent
+from pipeline.analysis import CameraAnalysis, StageTimes
+from pipeline.evidence_stage import EventSink, EvidenceStage
+from pipeline.ring_buffer import PacketRingBuffer
+from pipeline.sources.base import FrameSource, SourceError
+from pipeline.types import Frame
+
+logger = logging.getLogger(__name__)
+
+RING_MARGIN_S = 2.0  # packets kept beyond pre-roll + post-roll, so a keyframe before the pre-roll is there
+
+
+class _End:
+    """Marks the end of a queue's stream (the source ended, failed or was stopped)."""
+
+
+END: Final = _End()
+
+
+@dataclass(frozen=True)
+class _EvidenceWork:
+    events: tuple[ViolationEvent, ...]
+    frame: Frame | None
+
+
+@dataclass
+class CameraParts:
+    """Everything one camera needs in the runtime; tests pass fakes, replays pass a file source."""
+
+    source: FrameSource
+    analysis: CameraAnalysis
+    locker: EvidenceLocker
+    fps: float
+    zones: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    sinks: list[EventSink] = field(default_factory=list)
+    pre_roll_s: float = 3.0
+    post_roll_s: float = 3.0
+
+
+class CameraState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    FINISHED = "finished"  # the source ended (a file) and everything was sealed
+    STOPPED = "stopped"  # stop() was called
+    FAILED = "failed"  # the source or a stage failed; what was sealed before is kept
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    """One camera at one moment, for the operations centre and the run summary."""
+
+    camera_id: str
+    state: CameraState
+    frames_in: int  # frames the source delivered
+    analysed: int
+    dropped: int  # live sources only: frames discarded because analysis was behind
+    capture_queue: int
+    evidence_queue: int
+    open_violations: int
+    violations: int  # starts sealed and sent
+    last_frame_pts_s: float | None
+    last_frame_at: datetime | None
+    error: str | None
+    problems: tuple[str, ...]  # inputs the source skipped (corrupt packets, unreadable images)
+
+
+class _Camera:
+    """The runtime's bookkeeping for one camera: its queues, counters and threads."""
+
+    def __init__(self, parts: CameraParts, queue_frames: int) -> None:
+        self.parts = parts
+        self.id = parts.source.camera_id
+        ring_s = parts.pre_roll_s + parts.post_roll_s + RING_MARGIN_S + (queue_frames + 1) / parts.fps
+        self.ring = PacketRingBuffer(ring_s)
+        self.frames: queue.Queue[Frame | _End] = queue.Queue(maxsize=queue_frames)
+        self.evidence_queue: queue.Queue[_EvidenceWork | _End] = queue.Queue(maxsize=16)
+        self.evidence = EvidenceStage(parts.locker, self.ring, parts.source.record_stream, parts.zones, parts.sinks)
+        self.times: StageTimes = parts.analysis.times
+        self.state = CameraState.STARTING
+        self.frames_in = self.analysed = self.dropped = 0
+        self.last_frame: Frame | None = None
+        self.error: str | None = None
+        self.threads: list[threading.Thread] = []
+
+    def fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+        self.state = CameraState.FAILED
+
+    def health(self) -> CameraHealth:
+        last = self.last_frame
+        return CameraHealth(
+            camera_id=self.id,
+            state=self.state,
+            frames_in=self.frames_in,
+            analysed=self.analysed,
+            dropped=self.dropped,
+            capture_queue=self.frames.qsize(),
+            evidence_queue=self.evidence_queue.qsize(),
+            open_violations=self.evidence.open_violations,
+            violations=self.evidence.started,
+            last_frame_pts_s=last.pts_s if last else None,
+            last_frame_at=last.captured_at if last else None,
+            error=self.error,
+            problems=tuple(self.parts.source.problems),
+        )
+
+
+class Runtime:
+    """Runs cameras concurrently until their sources end or :meth:`stop` is called.
+
+    Args:
+        cameras: one :class:`CameraParts` per camera.
+        detector: the process's one detector, shared by every camera.
+        queue_frames: frames waiting between capture and analysis, per camera.
+        max_batch: frames (of any cameras) detected in one ``detect_batch`` call, crops included per frame.
+        on_analysed: called from the analysis thread after each analysed frame, with the camera id.
+    """
+
+    def __init__(
+        self,
+        cameras: list[CameraParts],
+        detector: Detector,
+        *,
+        queue_frames: int = 4,
+        max_batch: int = 4,
+        on_analysed: Callable[[str], None] | None = None,
+    ) -> None:
+        if queue_frames < 1 or max_batch < 1:
+            raise ValueError(f"queue_frames and max_batch must be >= 1, got {queue_frames}, {max_batch}")
+        self.detector = detector
+        self.max_batch = max_batch
+        self.on_analysed = on_analysed
+        self._cameras = [_Camera(parts, queue_frames) for parts in cameras]
+        ids = [camera.id for camera in self._cameras]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"camera ids must be unique, got {ids}")
+        self._stopping = threading.Event()
+        self._wake = threading.Condition()
+        self._analysis: threading.Thread | None = None
+
+    # ------------------------------------------------------------ control
+    def start(self) -> None:
+        if self._analysis is not None:
+            raise RuntimeError("the runtime was already started")
+        for camera in self._cameras:
+            camera.state = CameraState.RUNNING
+            camera.threads = [
+                threading.Thread(target=self._capture, args=(camera,), name=f"capture-{camera.id}", daemon=True),
+                threading.Thread(target=self._seal, args=(camera,), name=f"evidence-{camera.id}", daemon=True),
+            ]
+            for thread in camera.threads:
+                thread.start()
+        self._analysis = threading.Thread(target=self._analyse, name="analysis", daemon=True)
+        self._analysis.start()
+
+    def stop(self) -> None:
+        """Stop every camera: sources close, open violations end, and everything pending is sealed."""
+        self._stopping.set()
+        for camera in self._cameras:
+            try:
+                camera.parts.source.close()  # wakes a live source blocked on the network
+            except Exception as exc:  # closing twice or mid-read must not prevent the others from stopping
+                logger.warning("camera %s: closing the source: %s", camera.id, exc)
+        with self._wake:
+            self._wake.notify_all()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait until every stage has finished; False when ``timeout_s`` passed first."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        threads = [t for c in self._cameras for t in c.threads] + ([self._analysis] if self._analysis else [])
+        for thread in threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+            if thread.is_alive():
+                return False
+        return True
+
+    def run(self) -> dict[str, CameraHealth]:
+        """Start, wait for every source to end (Ctrl-C stops cleanly), return each camera's final health."""
+        self.start()
+        try:
+            while not self.join(timeout_s=0.5):
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+            self.join()
+            raise
+        return self.health()
+
+    def health(self) -> dict[str, CameraHealth]:
+        return {camera.id: camera.health() for camera in self._cameras}
+
+    def stage_times(self) -> dict[str, StageTimes]:
+        return {camera.id: camera.times for camera in self._cameras}
+
+    # ------------------------------------------------------------ capture
+    def _capture(self, camera: _Camera) -> None:
+        source = camera.parts.source
+        frames = source.frames(camera.ring.append)
+        try:
+            while not self._stopping.is_set():
+                with camera.times.timing("decode"):
+                    frame = next(frames, None)
+                if frame is None:
+                    break
+                camera.frames_in += 1
+                camera.last_frame = frame
+                self._enqueue(camera, frame, drop_oldest=source.live)
+        except SourceError as exc:
+            camera.fail(str(exc))
+            logger.error("camera %s: %s (violations sealed before this point are kept)", camera.id, exc)
+        except Exception as exc:  # a bug or a library failure: this camera stops, the others go on
+            camera.fail(f"capture failed: {exc!r}")
+            logger.exception("camera %s: capture failed", camera.id)
+        finally:
+            self._enqueue(camera, END, drop_oldest=False)
+            try:
+                source.close()
+            except Exception as exc:
+                logger.warning("camera %s: closing the source: %s", camera.id, exc)
+
+    def _enqueue(self, camera: _Camera, item: Frame | _End, drop_oldest: bool) -> None:
+        while True:
+            try:
+                camera.frames.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                if drop_oldest and isinstance(item, Frame):
+                    try:
+                        camera.frames.get_nowait()
+                        camera.dropped += 1
+                    except queue.Empty:
+                        pass
+                elif self._stopping.is_set() and isinstance(item, Frame):
+                    return  # stopping: a frame nobody will analyse is not worth waiting for
+        with self._wake:
+            self._wake.notify()
+
+    # ------------------------------------------------------------ analysis
+    def _analyse(self) -> None:
+        active = list(self._cameras)
+        turn = 0
+        while active:
+            batch: list[tuple[_Camera, Frame]] = []
+            for step in range(len(active)):
+                camera = active[(turn + step) % len(active)]
+                try:
+                    item = camera.frames.get_nowait()
+                except queue.Empty:
+                    continue
+                if isinstance(item, _End):
+                    self._finish(camera)
+                    active.remove(camera)
+                    break  # the list changed: start a new round
+                batch.append((camera, item))
+                if len(batch) >= self.max_batch:
+                    break
+            turn += 1
+            if batch:
+                self._analyse_batch(batch)
+            elif active:
+                with self._wake:
+                    self._wake.wait(timeout=0.05)
+
+    def _analyse_batch(self, batch: list[tuple[_Camera, Frame]]) -> None:
+        plans = [(camera, frame, *camera.parts.analysis.plan(frame)) for camera, frame in batch]
+        images = [image for _, _, planned, _ in plans for image in planned]
+        start = time.perf_counter()
+        try:
+            results = self.detector.detect_batch(images)
+        except Exception as exc:
+            for camera, _ in batch:
+                camera.fail(f"detector failed: {exc!r}")
+            logger.exception("detector failed on a batch of %d images", len(images))
+            return
+        per_image_s = (time.perf_counter() - start) / max(len(images), 1)
+        position = 0
+        for camera, frame, planned, offsets in plans:
+            mine = results[position : position + len(planned)]
+            position += len(planned)
+            camera.times.seconds["detect"] += per_image_s * len(planned)
+            try:
+                events = camera.parts.analysis.analyse(frame, mine, offsets)
+            except Exception as exc:
+                camera.fail(f"analysis failed: {exc!r}")
+                logger.exception("camera %s: analysis failed on frame %d", camera.id, frame.seq)
+                continue
+            camera.analysed += 1
+            if events:
+                camera.evidence_queue.put(_EvidenceWork(tuple(events), frame))
+            if self.on_analysed is not None:
+                self.on_analysed(camera.id)
+
+    def _finish(self, camera: _Camera) -> None:
+        try:
+            events = camera.parts.analysis.finish()
+        except Exception as exc:
+            camera.fail(f"analysis failed at the end: {exc!r}")
+            logger.exception("camera %s: ending open violations failed", camera.id)
+            events = []
+        camera.evidence_queue.put(_EvidenceWork(tuple(events), None))
+        camera.evidence_queue.put(END)
+
+    # ------------------------------------------------------------ evidence
+    def _seal(self, camera: _Camera) -> None:
+        stage = camera.evidence
+        while True:
+            try:
+                item = camera.evidence_queue.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            try:
+                with camera.times.timing("evidence"):
+                    if isinstance(item, _End):
+                        stage.seal_ready(final=True)
+                        break
+                    if item is not None:
+                        stage.accept(list(item.events), item.frame)
+                    stage.seal_ready()
+            except Exception as exc:
+                camera.fail(f"evidence failed: {exc!r}")
+                logger.exception("camera %s: evidence stage failed", camera.id)
+                if isinstance(item, _End):
+                    break
+        if camera.state is CameraState.RUNNING:
+            camera.state = CameraState.STOPPED if self._stopping.is_set() else CameraState.FINISHED
