@@ -33,30 +33,47 @@ class EncodedPacket:
 
 @dataclass(frozen=True)
 class RecordStreamParams:
-    """What muxing the record stream's packets into a file needs: plain, frozen, picklable values (no library
-    object), so capture and evidence can live in different processes."""
+    """What muxing the record stream's packets into a file needs, as plain bytes: picklable, so capture and
+    evidence can live in different processes.
+
+    ``header`` is a tiny NUT file (FFmpeg's own container, which keeps codec data verbatim) with the stream's
+    codec parameters and its first keyframe: FFmpeg rebuilds exact parameters (SPS/PPS, reorder delay, colour
+    tags) only from a stream it reads, and cannot read back a container that holds no packet.
+    """
 
     codec: str  # ffmpeg codec name, e.g. "h264", "hevc"
     width: int
     height: int
-    pix_fmt: str | None
-    time_base: Fraction
-    rate: Fraction | None  # nominal frame rate, when the container states one
-    extradata: bytes  # codec configuration (H.264 SPS/PPS as avcC); empty for Annex B streams
+    header: bytes
 
     @classmethod
-    def of(cls, stream: Any) -> RecordStreamParams:
-        """Read from a PyAV video stream (the one place a library object is looked at)."""
+    def of(cls, stream: Any, first_keyframe: Any) -> RecordStreamParams:
+        """From a PyAV video stream and one keyframe packet of it (the one place library objects are read)."""
+        buffer = io.BytesIO()
+        with av.open(buffer, mode="w", format="nut") as output:
+            copy = output.add_stream_from_template(stream)
+            packet = av.Packet(bytes(first_keyframe))
+            packet.pts, packet.dts, packet.time_base = 0, 0, first_keyframe.time_base
+            packet.is_keyframe = True
+            packet.stream = copy
+            output.mux(packet)
         context = stream.codec_context
         return cls(
-            codec=str(context.name),
-            width=int(context.width),
-            height=int(context.height),
-            pix_fmt=str(context.pix_fmt) if context.pix_fmt else None,
-            time_base=Fraction(stream.time_base),
-            rate=Fraction(stream.average_rate) if stream.average_rate else None,
-            extradata=bytes(context.extradata or b""),
+            codec=str(context.name), width=int(context.width), height=int(context.height), header=buffer.getvalue()
         )
+
+    @classmethod
+    def of_file(cls, path: Path) -> RecordStreamParams:
+        """The parameters of a file's first video stream."""
+        try:
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                first = next((p for p in container.demux(stream) if p.size and p.is_keyframe), None)
+                if first is None:
+                    raise ClipError(f"{path}: no keyframe in the video stream")
+                return cls.of(stream, first)
+        except av.error.FFmpegError as exc:
+            raise ClipError(f"{path}: cannot read the record stream's parameters ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -104,12 +121,8 @@ def cut_clip(packets: Sequence[EncodedPacket], params: RecordStreamParams, start
 def _mux(chosen: list[EncodedPacket], params: RecordStreamParams, path: Path) -> None:
     try:
         with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as output:
-            stream: Any = output.add_stream(params.codec, rate=params.rate)
-            stream.width, stream.height = params.width, params.height
-            if params.pix_fmt:
-                stream.pix_fmt = params.pix_fmt
-            stream.codec_context.extradata = params.extradata or None
-            stream.time_base = params.time_base
+            template = av.open(io.BytesIO(params.header), format="nut").streams.video[0]
+            stream = output.add_stream_from_template(template)
             base_pts = chosen[0].pts
             base_dts = chosen[0].dts if chosen[0].dts is not None else base_pts
             offset = min(base_pts, base_dts)

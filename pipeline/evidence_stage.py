@@ -54,7 +54,8 @@ class EvidenceStage:
         latest = self.ring.latest_s
         waiting = []
         for case in self._pending:
-            if final or (latest is not None and latest >= case.clip_end_s):
+            # Without a record stream (stills) there is no clip to wait for.
+            if final or self.record is None or (latest is not None and latest >= case.clip_end_s):
                 sealed = self.locker.seal(case, self.ring.snapshot(), self.record)
                 self._sealed[sealed.id] = sealed
                 self.started += 1

@@ -254,12 +254,16 @@ class Runtime:
                 logger.warning("camera %s: closing the source: %s", camera.id, exc)
 
     def _enqueue(self, camera: _Camera, item: Frame | _End, drop_oldest: bool) -> None:
+        """Queue for analysis. A live camera never waits: the oldest queued frame makes room (and is counted)."""
         while True:
             try:
-                camera.frames.put(item, timeout=0.1)
+                if drop_oldest:
+                    camera.frames.put_nowait(item)
+                else:
+                    camera.frames.put(item, timeout=0.1)
                 break
             except queue.Full:
-                if drop_oldest and isinstance(item, Frame):
+                if drop_oldest:
                     try:
                         camera.frames.get_nowait()
                         camera.dropped += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -103,4 +102,4 @@ def test_validate_clip_rejects_garbage() -> None:
 
 def test_cut_clip_without_keyframe_fails_clearly() -> None:
     with pytest.raises(ClipError, match="no keyframe"):
-        cut_clip([], RecordStreamParams("h264", 64, 64, None, Fraction(1, 90000), None, b""), 0.0, 1.0)
+        cut_clip([], RecordStreamParams("h264", 64, 64, b""), 0.0, 1.0)

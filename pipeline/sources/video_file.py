@@ -14,6 +14,7 @@ import av
 import av.error
 
 from detectors.base import file_sha256
+from evidence.clips import ClipError
 from evidence.types import TimeSource
 from pipeline.sources.base import EncodedPacket, PacketSink, RecordStreamParams, SourceError
 from pipeline.types import Frame
@@ -76,7 +77,10 @@ class VideoFileSource:
         self._stream.codec_context.skip_frame = "NONKEY" if self.keyframes_only else "NONREF"
         self._record_container = _open(record_path) if record_path and record_path != detect_path else None
         record_stream = (self._record_container or self._container).streams.video[0]
-        self.record_stream: RecordStreamParams | None = RecordStreamParams.of(record_stream)
+        try:
+            self.record_stream: RecordStreamParams | None = RecordStreamParams.of_file(record_path or detect_path)
+        except ClipError as exc:
+            raise SourceError(str(exc)) from exc
         self.live = False
         self._origin, self.time_source = _start_time(self._container, start_time)
         duration_s = float(self._stream.duration * self._stream.time_base) if self._stream.duration else None
