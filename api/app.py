@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.db import make_engine, migrate, session_factory
+from api.limits import BodySizeLimit
 from api.routes import evidence, tickets
 from api.settings import Settings
 from evidence.store import ContentStore
@@ -28,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.store = ContentStore(settings.evidence_dir)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(tickets.router)
     app.include_router(evidence.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

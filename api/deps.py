@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
 from api import crud
 from api.models import Ticket
 from api.settings import Settings
 from evidence.store import ContentStore
+from evidence.wire import MAX_SAFE_INT
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -34,7 +35,10 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 
 
-def _ticket(ticket_id: int, session: SessionDep) -> Ticket:
+TicketId = Annotated[int, Path(ge=1, le=MAX_SAFE_INT, description="Ticket number.")]
+
+
+def _ticket(ticket_id: TicketId, session: SessionDep) -> Ticket:
     ticket = crud.get_ticket(session, ticket_id=ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} not found")

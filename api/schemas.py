@@ -86,6 +86,12 @@ class TicketPublic(BaseModel):
     violation: dict[str, Any] = Field(..., description="The newest record (evidence.wire.ViolationWire)")
 
 
+class IntegrityReport(BaseModel):
+    ok: bool
+    checked: int = Field(..., description="Artifacts re-hashed")
+    problems: list[str] = Field(..., description="Missing or altered artifacts")
+
+
 class TicketList(BaseModel):
     total: int
     items: list[TicketPublic]

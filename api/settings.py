@@ -14,6 +14,7 @@ class Settings(BaseModel):
     database_url: str = Field("sqlite:///var/nonsite.db", description="SQLAlchemy URL (SQLite or PostgreSQL).")
     evidence_dir: Path = Field(Path("var/evidence"), description="The evidence locker's content-addressed store.")
     page_size_max: int = Field(200, ge=1, le=1000)
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies are refused with 413.")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -139,13 +139,44 @@ def _mux(chosen: list[EncodedPacket], params: RecordStreamParams, path: Path) ->
         raise ClipError(f"cannot mux clip: {exc}") from exc
 
 
-def validate_clip(clip: Clip) -> int:
-    """Decode the clip fully; return its frame count or raise if it is not what was cut."""
+@dataclass(frozen=True)
+class ClipCheck:
+    """What decoding a whole clip found: clean frames, and the packets that did not give one."""
+
+    packets: int
+    clean_frames: int
+    corrupt_frames: int  # decoded, but the decoder flagged them (concealed errors)
+    undecodable_packets: int  # gave an error and no frame
+
+    @property
+    def problem(self) -> str | None:
+        """A note for the manifest when the clip is not entirely clean, else None."""
+        if self.clean_frames == self.packets:
+            return None
+        return (
+            f"{self.packets - self.clean_frames} of {self.packets} frames do not decode cleanly "
+            f"({self.corrupt_frames} corrupt, {self.undecodable_packets} undecodable): the camera's bitstream "
+            "is kept as recorded"
+        )
+
+
+def validate_clip(clip: Clip) -> ClipCheck:
+    """Decode the clip packet by packet; raise when nothing decodes, report frames that are not clean."""
+    clean = corrupt = undecodable = 0
     try:
         with av.open(io.BytesIO(clip.data), mode="r") as container:
-            frames = sum(1 for _ in container.decode(video=0))
-    except av.error.FFmpegError as exc:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    undecodable += 1
+                    continue
+                for frame in frames:
+                    corrupt += bool(frame.is_corrupt)
+                    clean += not frame.is_corrupt
+    except (av.error.FFmpegError, IndexError) as exc:
         raise ClipError(f"clip does not decode: {exc}") from exc
-    if frames != clip.packets:
-        raise ClipError(f"clip decodes to {frames} frames, expected {clip.packets}")
-    return frames
+    if clean == 0:
+        raise ClipError(f"clip decodes to no clean frame ({clip.packets} packets)")
+    return ClipCheck(clip.packets, clean, corrupt, undecodable)

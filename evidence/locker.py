@@ -44,7 +44,23 @@ class EvidenceLocker:
     def open_case(
         self, event: ViolationEvent, image: npt.NDArray[np.uint8], polygon: list[tuple[float, float]] | None = None
     ) -> PendingCase:
-        """Seal the key frame, its annotated copy and the object crop now, while the frame is in hand."""
+        """Seal the key frame, its annotated copy and the object crop now, while the frame is in hand.
+
+        A store that cannot be written (disk full, read-only) loses no violation: the case goes on without
+        stills, with a note saying why.
+        """
+        window = (max(0.0, event.key_frame_pts_s - self.pre_roll_s), event.key_frame_pts_s + self.post_roll_s)
+        try:
+            stills = self._stills(event, image, polygon)
+        except OSError as exc:
+            logger.error("violation %s: stills not sealed: %s", event.id, exc)
+            noted = dataclasses.replace(event, notes={**event.notes, "stills": f"not sealed: {exc}"})
+            return PendingCase(event=noted, stills=(), clip_start_s=window[0], clip_end_s=window[1])
+        return PendingCase(event=event, stills=stills, clip_start_s=window[0], clip_end_s=window[1])
+
+    def _stills(
+        self, event: ViolationEvent, image: npt.NDArray[np.uint8], polygon: list[tuple[float, float]] | None
+    ) -> tuple[EvidenceRecord, ...]:
         original = self.store.put(encode_jpeg(image), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
         caption = f"{event.kind.value} #{event.track_id} {event.label}"
         annotated = self.store.put(
@@ -59,17 +75,24 @@ class EvidenceLocker:
             media_type="image/jpeg",
             parent_sha256=original.sha256,
         )
-        return PendingCase(
-            event=event,
-            stills=(original, annotated, object_crop),
-            clip_start_s=max(0.0, event.key_frame_pts_s - self.pre_roll_s),
-            clip_end_s=event.key_frame_pts_s + self.post_roll_s,
-        )
+        return (original, annotated, object_crop)
 
     def seal(
         self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None
     ) -> ViolationEvent:
-        """Cut and validate the clip, write the manifest, queue the push. Returns the event with its evidence."""
+        """Cut and validate the clip, write the manifest, queue the push. Returns the event with its evidence.
+
+        When the store cannot be written, the violation is still queued, with what was sealed and a note."""
+        try:
+            return self._seal(case, packets, record)
+        except OSError as exc:
+            logger.error("violation %s: evidence not sealed: %s", case.event.id, exc)
+            notes = {**case.event.notes, "evidence": f"not sealed: {exc}"}
+            return self.publish(dataclasses.replace(case.event, evidence=case.stills, notes=notes))
+
+    def _seal(
+        self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None
+    ) -> ViolationEvent:
         artifacts = list(case.stills)
         notes: dict[str, Any] = {}
         if record is None:
@@ -77,7 +100,10 @@ class EvidenceLocker:
         else:
             try:
                 clip = cut_clip(packets, record, case.clip_start_s, case.clip_end_s)
-                validate_clip(clip)
+                check = validate_clip(clip)
+                if check.problem:
+                    logger.warning("violation %s: clip %s", case.event.id, check.problem)
+                    notes["clip"] = check.problem
                 artifacts.insert(
                     0,
                     self.store.put(
@@ -90,8 +116,8 @@ class EvidenceLocker:
             except ClipError as exc:  # the stills still stand; the manifest records why there is no clip
                 logger.error("violation %s: no clip: %s", case.event.id, exc)
                 notes["clip"] = f"not available: {exc}"
-        event = dataclasses.replace(case.event, evidence=tuple(artifacts))
-        manifest = build_manifest(event, tuple(artifacts)) | ({"notes": notes} if notes else {})
+        event = dataclasses.replace(case.event, evidence=tuple(artifacts), notes={**case.event.notes, **notes})
+        manifest = build_manifest(event, tuple(artifacts)) | ({"notes": event.notes} if event.notes else {})
         manifest_bytes = canonical_bytes(manifest)
         manifest_record = self.store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
         atomic_write(self.cases_dir / event.id / "manifest.json", manifest_bytes)

@@ -117,6 +117,7 @@ class ViolationEvent:
     provenance: Provenance = field(default_factory=Provenance)
     rule_parameters: dict[str, Any] = field(default_factory=dict)
     evidence: tuple[EvidenceRecord, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)  # what a reviewer must know about the evidence
 
     @property
     def key(self) -> str:

@@ -27,6 +27,8 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.-]+$")]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Scalar = str | int | float | bool | None
+NoteKey = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+NoteText = Annotated[str, StringConstraints(max_length=1000)]
 
 
 def _bounded_json(value: dict[str, Any], limit: int, what: str) -> dict[str, Any]:
@@ -99,6 +101,9 @@ class ViolationWire(_Wire):
     provenance: ProvenanceWire = Field(default_factory=ProvenanceWire)
     rule_parameters: dict[str, Any] = Field(default_factory=dict)
     evidence: list[ArtifactWire] = Field(default_factory=list, max_length=32)
+    notes: dict[NoteKey, NoteText] = Field(
+        default_factory=dict, max_length=16, description="What a reviewer must know (a clip with bad frames, …)"
+    )
 
     @field_validator("attributes")
     @classmethod

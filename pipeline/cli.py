@@ -27,6 +27,7 @@ from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_conf
 from pipeline.runtime import CameraHealth, Runtime
 from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
+from pipeline.sources.probe import probe_resolution, zone_problems
 
 if TYPE_CHECKING:
     from pipeline.evaluation import Label
@@ -49,9 +50,27 @@ def _detector_for(config: NonsiteConfig | None) -> Detector:
 # ---------------------------------------------------------------- check-config
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
+    errors = check_zones_fit(config)
+    if errors:
+        raise ConfigError(args.file, errors)
     rules = ", ".join(f"{r.name} ({r.kind.value})" for r in config.rules) or "none"
     print(f"{args.file}: OK — {len(config.cameras)} camera(s), {len(config.rules)} rule(s): {rules}")
     return 0
+
+
+def check_zones_fit(config: NonsiteConfig) -> list[str]:
+    """Zones against each camera's real frame size (probed from its input): errors returned, warnings printed."""
+    errors = []
+    for camera in config.cameras:
+        resolution = probe_resolution(camera)
+        if resolution is None:
+            print(f"note: camera {camera.id}: input not readable now, zones not checked against its frame size")
+            continue
+        wrong, doubtful = zone_problems(camera, resolution)
+        errors += wrong
+        for warning in doubtful:
+            print(f"warning: {warning}", file=sys.stderr)
+    return errors
 
 
 # ---------------------------------------------------------------- detect
@@ -235,6 +254,8 @@ def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryR
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.source is None and (errors := check_zones_fit(config)):
+        raise ConfigError(args.config, errors)
     if args.source is not None and args.camera is None:
         raise CliError("--source needs --camera: say which camera's zones and rules apply to it")
     if args.source is not None and not args.source.exists():

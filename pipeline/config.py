@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from shapely import Polygon
+from shapely.validation import explain_validity
 
 from detectors.attributes.truck_cover import CoverState
 from detectors.config import DetectorConfig, NanoDetConfig
@@ -60,11 +63,30 @@ class ZoneKind(StrEnum):
     WATCHED_ROAD = "watched_road"
 
 
+# Source pixels: 0 at the top-left corner, and no camera is wider or taller than this.
+MAX_PIXELS = 16_384
+Pixel = Annotated[float, Field(ge=0, le=MAX_PIXELS, allow_inf_nan=False)]
+
+
 class ZoneConfig(_Section):
-    name: str = Field(..., min_length=1, pattern=r"^[\w.-]+$", description="Unique within the camera.")
+    name: str = Field(..., min_length=1, max_length=128, pattern=r"^[\w.-]+$", description="Unique within the camera.")
     kind: ZoneKind = Field(..., description="What the zone means to the rules.")
-    polygon: list[tuple[float, float]] = Field(..., min_length=3, description="Vertices [x, y] in source pixels.")
+    polygon: list[tuple[Pixel, Pixel]] = Field(
+        ..., min_length=3, max_length=256, description="Vertices [x, y] in source pixels (0 at the top-left)."
+    )
     inertia: int = Field(2, ge=1, le=50, description="Consecutive analysed frames to count as entered or left.")
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple_polygon(cls, polygon: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        shape = Polygon(polygon)
+        if not shape.is_valid:  # self-intersecting, or repeated points that fold the outline
+            raise ValueError(
+                f"the polygon is not a simple shape ({explain_validity(shape)}); list its corners in order"
+            )
+        if shape.area < 1.0:
+            raise ValueError("the polygon has no area (its corners lie on one line)")
+        return polygon
 
 
 class StaticForegroundConfig(_Section):
@@ -131,8 +153,18 @@ def _uncovered_only() -> list[CoverState]:
 
 class ScheduleWindow(_Section):
     days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
-    start: time = Field(time(0, 0), description="Local start time, HH:MM.")
-    end: time = Field(time(23, 59, 59), description="Local end time, HH:MM; before start means overnight.")
+    start: time = Field(time(0, 0), description='Local start time, "HH:MM".')
+    end: time = Field(time(23, 59, 59), description='Local end time, "HH:MM"; before start means overnight.')
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> object:
+        # YAML reads 700 as a number and pydantic would take it as seconds: only "HH:MM" (or a time) is a time.
+        if isinstance(value, time):
+            return value
+        if not isinstance(value, str) or not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?", value.strip()):
+            raise ValueError(f'give a local time as "HH:MM" in quotes, got {value!r}')
+        return value.strip().zfill(5) if len(value.strip()) == 4 else value.strip()
 
 
 class _RuleBase(_Section):
@@ -383,8 +415,14 @@ def load_config(path: Path) -> NonsiteConfig:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem."""
     try:
         text = path.read_text(encoding="utf-8")
+    except IsADirectoryError as exc:
+        raise ConfigError(path, ["is a folder, not a config file"]) from exc
     except OSError as exc:
         raise ConfigError(path, [f"cannot read file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not a text file (UTF-8 YAML expected; byte {exc.start} is not UTF-8)"]) from exc
+    if "\x00" in text:
+        raise ConfigError(path, ["not a text file (it holds NUL bytes); a config is UTF-8 YAML"])
     try:
         root = YAML(typ="rt").load(text)
     except YAMLError as exc:

@@ -77,7 +77,8 @@ def test_ring_buffer_holds_packets_and_clip_is_a_stream_copy(tmp_path: Path) -> 
     clip = cut_clip(packets, source.record_stream, start_s=7.0, end_s=8.5)
     chosen = select_packets(packets, 7.0, 8.5)
     assert chosen[0].is_keyframe and chosen[0].t_s <= 7.0
-    assert validate_clip(clip) == clip.packets == len(chosen)
+    check = validate_clip(clip)
+    assert check.clean_frames == clip.packets == len(chosen) and check.problem is None
     path = tmp_path / "clip.mp4"
     path.write_bytes(clip.data)
     with av.open(str(path)) as container:

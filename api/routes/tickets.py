@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from api import crud
-from api.deps import SessionDep, SettingsDep, TicketDep
+from api.deps import SessionDep, SettingsDep, StoreDep, TicketDep
+from api.integrity import evidence_problems
 from api.models import DecisionAction, Ticket, TicketStatus
-from api.schemas import ArtifactPublic, DecisionCreate, TicketList, TicketPublic, ViolationCreate
+from api.schemas import ArtifactPublic, DecisionCreate, IntegrityReport, TicketList, TicketPublic, ViolationCreate
+from evidence.store import ContentStore
 from evidence.types import ViolationKind
+from evidence.wire import MAX_SAFE_INT
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -66,9 +69,9 @@ def list_tickets(
     settings: SettingsDep,
     status_filter: Annotated[TicketStatus | None, Query(alias="status")] = None,
     kind: ViolationKind | None = None,
-    camera: str | None = None,
-    limit: Annotated[int, Query(ge=1)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    camera: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_SAFE_INT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_SAFE_INT)] = 0,
 ) -> TicketList:
     limit = min(limit, settings.page_size_max)
     total, rows = crud.list_tickets(
@@ -82,7 +85,23 @@ def get_ticket(ticket: TicketDep) -> TicketPublic:
     return to_public(ticket)
 
 
-def _decide(ticket: Ticket, body: DecisionCreate, action: DecisionAction, session: SessionDep) -> TicketPublic:
+@router.get(
+    "/{ticket_id}/integrity", response_model=IntegrityReport, responses={404: {"description": "No such ticket"}}
+)
+def integrity(ticket: TicketDep, store: StoreDep) -> IntegrityReport:
+    """Re-hash every artifact of the ticket in the evidence store."""
+    problems = evidence_problems(store, ticket)
+    return IntegrityReport(ok=not problems, checked=len(ticket.artifacts), problems=problems)
+
+
+def _decide(
+    ticket: Ticket, body: DecisionCreate, action: DecisionAction, session: SessionDep, store: ContentStore
+) -> TicketPublic:
+    if action is DecisionAction.CONFIRM and (problems := evidence_problems(store, ticket)):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "evidence failed its integrity check, so it cannot support a penalty: " + "; ".join(problems),
+        )
     try:
         return to_public(crud.decide(session, ticket=ticket, action=action, reason=body.reason, actor=body.actor))
     except crud.AlreadyDecided as exc:
@@ -91,18 +110,19 @@ def _decide(ticket: Ticket, body: DecisionCreate, action: DecisionAction, sessio
 
 DECISION_RESPONSES: dict[int | str, dict[str, str]] = {
     404: {"description": "No such ticket"},
-    409: {"description": "Already decided"},
+    409: {"description": "Already decided, or (confirm) the evidence fails its integrity check"},
     422: {"description": "Reason or actor missing"},
 }
 
 
 @router.post("/{ticket_id}/confirm", response_model=TicketPublic, responses=DECISION_RESPONSES)
-def confirm(ticket: TicketDep, body: DecisionCreate, session: SessionDep) -> TicketPublic:
-    """Officer confirms the AI candidate is a violation (the legally required human review)."""
-    return _decide(ticket, body, DecisionAction.CONFIRM, session)
+def confirm(ticket: TicketDep, body: DecisionCreate, session: SessionDep, store: StoreDep) -> TicketPublic:
+    """Officer confirms the AI candidate is a violation (the legally required human review). Refused while any
+    of its evidence fails its hash."""
+    return _decide(ticket, body, DecisionAction.CONFIRM, session, store)
 
 
 @router.post("/{ticket_id}/reject", response_model=TicketPublic, responses=DECISION_RESPONSES)
-def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep) -> TicketPublic:
+def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep, store: StoreDep) -> TicketPublic:
     """Officer rejects the AI candidate (false alarm, not a violation, duplicate …) with a reason."""
-    return _decide(ticket, body, DecisionAction.REJECT, session)
+    return _decide(ticket, body, DecisionAction.REJECT, session, store)
