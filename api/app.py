@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.db import make_engine, migrate, session_factory
+from api.errors import validation_error
 from api.limits import BodySizeLimit
 from api.routes import evidence, tickets
 from api.settings import Settings
@@ -30,6 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = session_factory(engine)
     app.state.store = ContentStore(settings.evidence_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(tickets.router)
     app.include_router(evidence.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.settings import Settings
 from evidence.store import ContentStore
-from evidence.types import ArtifactKind
-from tests.conftest import key_header, violation_payload
+from evidence.types import ArtifactKind, EventState
+from tests.conftest import key_header, make_event, violation_payload
 
 KEY = key_header(violation_payload())
+ENDED = "2026-11-23T09:00:04+00:00"
 DECISION = {"actor": "officer-007", "reason": "goods on the pavement, shop owner present"}
 
 
@@ -42,7 +46,10 @@ def test_same_violation_under_another_key_is_409(client: TestClient) -> None:
 def test_malformed_violation_is_422(client: TestClient) -> None:
     assert client.post("/api/v1/tickets", json=violation_payload(kind="parking"), headers=KEY).status_code == 422
     assert client.post("/api/v1/tickets", json=violation_payload(box=[1, 2]), headers=KEY).status_code == 422
-    assert client.post("/api/v1/tickets", json=violation_payload()).status_code == 422  # no Idempotency-Key
+    assert (
+        client.post("/api/v1/tickets", json={k: v for k, v in violation_payload().items() if k != "key"}).status_code
+        == 422
+    )
     assert client.post("/api/v1/tickets", content=b"not json", headers=KEY).status_code == 422
 
 
@@ -122,3 +129,96 @@ def test_officer_page_is_served(client: TestClient) -> None:
     assert page.status_code == 200
     assert "违法线索审核" in page.text
     assert client.get("/static/officer.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where"),
+    [
+        ({"track_id": 2**70}, "track_id"),
+        ({"track_id": -1}, "track_id"),
+        ({"start_s": float("nan")}, "start_s"),
+        ({"end_s": float("inf")}, "end_s"),
+        ({"start_s": 9.0, "end_s": 1.0}, "end_s"),
+        ({"box": [0, 0, 1e300, 4]}, "box"),
+        ({"camera": " "}, "camera"),
+        ({"camera": "x" * 500}, "camera"),
+        ({"captured_at": "2026-11-23T09:00:00"}, "captured_at"),  # no UTC offset: ambiguous by 8 hours
+        ({"schema_version": 2}, "schema_version"),
+        ({"attributes": {"note": "x" * 20_000}}, "attributes"),
+        ({"plate": "x" * 100}, "plate"),
+        ({"extra_field": "y"}, "extra_field"),
+    ],
+)
+def test_malformed_violation_fields_are_422_naming_the_field(client: TestClient, overrides, where) -> None:
+    payload = violation_payload(**overrides)
+    response = client.post(
+        "/api/v1/tickets",
+        content=json.dumps(payload, allow_nan=True),
+        headers={**key_header(payload), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert any(where in map(str, error["loc"]) for error in response.json()["detail"]), response.json()
+
+
+def test_a_huge_body_is_refused_before_it_is_stored(client: TestClient) -> None:
+    payload = violation_payload(attributes={"blob": "x" * 3_000_000})
+    response = client.post("/api/v1/tickets", json=payload, headers=KEY)
+    assert response.status_code == 413
+    assert client.get("/api/v1/tickets").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "url", [f"/api/v1/tickets/{2**63}", "/api/v1/tickets/0", f"/api/v1/tickets?offset={2**63}", "/api/v1/tickets/-1"]
+)
+def test_out_of_range_numbers_are_422_not_500(client: TestClient, url: str) -> None:
+    assert client.get(url).status_code == 422
+
+
+def test_a_reason_or_actor_of_spaces_is_no_decision(client: TestClient) -> None:
+    ticket = file_ticket(client)
+    url = f"/api/v1/tickets/{ticket['id']}/confirm"
+    assert client.post(url, json={"actor": "   ", "reason": "a real reason"}).status_code == 422
+    assert client.post(url, json={"actor": "officer-1", "reason": "   \t  "}).status_code == 422
+    body = client.post(url, json={"actor": "  officer-1 ", "reason": "  goods on the pavement "}).json()
+    assert (body["decisions"][0]["actor"], body["decisions"][0]["reason"]) == ("officer-1", "goods on the pavement")
+
+
+def test_decided_at_and_created_at_carry_their_utc_offset(client: TestClient) -> None:
+    ticket = file_ticket(client)
+    body = client.post(f"/api/v1/tickets/{ticket['id']}/confirm", json=DECISION).json()
+    for stamp in (body["decisions"][0]["decided_at"], body["created_at"], body["events"][0]["received_at"]):
+        parsed = datetime.fromisoformat(stamp)
+        assert parsed.utcoffset() == timedelta(0), stamp
+
+
+def test_evidence_that_fails_its_hash_cannot_be_confirmed(client: TestClient, api_settings: Settings) -> None:
+    store = ContentStore(api_settings.evidence_dir)
+    record = store.put(b"\xff\xd8 a jpeg", kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
+    ticket = file_ticket(client, evidence=[record.to_dict()])
+    report = client.get(f"/api/v1/tickets/{ticket['id']}/integrity").json()
+    assert report == {"ok": True, "checked": 1, "problems": []}
+    path = store.path_for(record.sha256)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    report = client.get(f"/api/v1/tickets/{ticket['id']}/integrity").json()
+    assert report["ok"] is False and "altered" in report["problems"][0]
+    refused = client.post(f"/api/v1/tickets/{ticket['id']}/confirm", json=DECISION)
+    assert refused.status_code == 409 and "integrity check" in refused.json()["detail"]
+    assert client.get(f"/api/v1/tickets/{ticket['id']}").json()["status"] == "pending_review"
+    rejected = client.post(f"/api/v1/tickets/{ticket['id']}/reject", json={**DECISION, "reason": "evidence altered"})
+    assert rejected.status_code == 200  # rejecting stays possible: no penalty rests on it
+
+
+def test_update_and_end_are_applied_in_order_and_replays_change_nothing(client: TestClient) -> None:
+    start = make_event().to_dict()
+    update = make_event(state=EventState.UPDATE, revision=1, plate="粤B12345", end_s=7.0).to_dict()
+    end = make_event(state=EventState.END, revision=2, plate="粤B12345", end_s=9.0, ended_at=ENDED).to_dict()
+    early = client.post("/api/v1/tickets", json=end, headers=key_header(end))
+    assert early.status_code == 404, "an end before its start is not filed yet: the outbox retries it"
+    assert client.post("/api/v1/tickets", json=start, headers=key_header(start)).status_code == 201
+    for record in (end, update, end):  # the update arrives late, the end twice
+        assert client.post("/api/v1/tickets", json=record, headers=key_header(record)).status_code == 200
+    ticket = client.get("/api/v1/tickets").json()["items"][0]
+    assert (ticket["state"], ticket["revision"], ticket["end_s"], ticket["ended_at"]) == ("ended", 2, 9.0, ENDED)
+    assert ticket["violation"]["plate"] == "粤B12345"
+    assert [(e["state"], e["applied"]) for e in ticket["events"]] == [("start", True), ("end", True), ("update", False)]

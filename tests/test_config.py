@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import ConfigError, load_config
+from tests.conftest import CLIP_27, needs_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,6 +69,22 @@ def test_valid_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> Non
             "a bike_parking zone is where bikes may park",
         ),
         (("      - path: clip.mp4\n", "      - url: rtsp://10.0.0.1/stream\n"), "RTSP) are not supported yet"),
+        (
+            ("[[0, 0], [100, 0]", "[[-5, 0], [100, 0]"),
+            "line 9: cameras[0].zones[0].polygon[0][0]: Input should be greater",
+        ),
+        (("[[0, 0], [100, 0]", "[[.nan, 0], [100, 0]"), "cameras[0].zones[0].polygon[0][0]: Input should be a finite"),
+        (("[[0, 0], [100, 0]", "[[1e20, 0], [100, 0]"), "polygon[0][0]: Input should be less than or equal to 16384"),
+        (
+            ("[[0, 0], [100, 0], [100, 100]]", "[[0, 0], [100, 100], [100, 0], [0, 100]]"),
+            "line 9: cameras[0].zones[0].polygon: the polygon is not a simple shape (Self-intersection",
+        ),
+        (("[[0, 0], [100, 0], [100, 100]]", "[[0, 0], [50, 50], [100, 100]]"), "not a simple shape"),
+        (
+            ("    zone: shop\n", "    zone: shop\n    schedule:\n      - start: 700\n"),
+            'line 16: rules[0].schedule[0].start: give a local time as "HH:MM" in quotes, got 700',
+        ),
+        (("    zone: shop\n", "    zone: shop\n    min_dwell_s: .inf\n"), "rules[0].min_dwell_s: Input should be"),
     ],
 )
 def test_each_error_names_path_and_line(tmp_path: Path, mutation: tuple[str, str], expected: str) -> None:
@@ -89,10 +106,34 @@ def test_unknown_detector_key_is_reported_under_detector(tmp_path: Path) -> None
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read file"):
         load_config(tmp_path / "absent.yaml")
+    with pytest.raises(ConfigError, match="is a folder, not a config file"):
+        load_config(tmp_path)
+    binary = tmp_path / "model.onnx"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match=r"not a text file \(UTF-8 YAML expected"):
+        load_config(binary)
+    binary.write_bytes(b"cameras:\x00\x00")
+    with pytest.raises(ConfigError, match="NUL bytes"):
+        load_config(binary)
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "cameras: [\n"))
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(write(tmp_path, "- just a list\n"))
+
+
+@needs_data
+def test_check_config_probes_the_frame_size_of_each_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = GOOD.replace("clip.mp4", str(CLIP_27))  # 1920 x 1080
+    inside = write(tmp_path, text)
+    assert main(["check-config", str(inside)]) == 0
+    outside = write(tmp_path, text.replace("[[0, 0], [100, 0], [100, 100]]", "[[2000, 0], [2100, 0], [2100, 100]]"))
+    assert main(["check-config", str(outside)]) == 2
+    assert "lies wholly outside the 1920x1080 frame" in capsys.readouterr().err
+    partly = write(tmp_path, text.replace("[[0, 0], [100, 0], [100, 100]]", "[[1900, 0], [2100, 0], [2100, 100]]"))
+    assert main(["check-config", str(partly)]) == 0
+    assert "part of the polygon lies outside the 1920x1080 frame" in capsys.readouterr().err
+    outside.write_text(text.replace("[[0, 0], [100, 0], [100, 100]]", "[[2000, 0], [2100, 0], [2100, 100]]"))
+    assert main(["run", "--config", str(outside), "--no-push"]) == 2, "run refuses it too, before any work"
 
 
 def test_check_config_cli_prints_every_error_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

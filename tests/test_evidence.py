@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import hashlib
 import json
 import pickle
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
-from evidence.clips import ClipError, RecordStreamParams, cut_clip, select_packets, validate_clip
+from evidence.clips import ClipError, EncodedPacket, RecordStreamParams, cut_clip, select_packets, validate_clip
+from evidence.locker import EvidenceLocker
 from evidence.manifest import canonical_bytes
+from evidence.outbox import Outbox
 from evidence.store import ContentStore, EvidenceIntegrityError
 from evidence.types import ArtifactKind
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.sources.video_file import VideoFileSource
-from tests.conftest import CLIP_27, needs_data
+from tests.conftest import CLIP_27, make_event, needs_data
+from tests.runtime_fakes import write_clip
 
 
 def slice_nals(data: bytes, length_prefixed: bool) -> list[bytes]:
@@ -104,3 +110,53 @@ def test_validate_clip_rejects_garbage() -> None:
 def test_cut_clip_without_keyframe_fails_clearly() -> None:
     with pytest.raises(ClipError, match="no keyframe"):
         cut_clip([], RecordStreamParams("h264", 64, 64, b""), 0.0, 1.0)
+
+
+def _packets_of(path: Path) -> tuple[list[EncodedPacket], RecordStreamParams]:
+    source = VideoFileSource("cam", path, fps=2.0)
+    ring = PacketRingBuffer(seconds=100.0)
+    for _ in source.frames(ring.append):
+        pass
+    assert source.record_stream is not None
+    return ring.snapshot(), source.record_stream
+
+
+def test_a_clip_with_corrupt_frames_in_the_middle_is_kept_with_a_note(tmp_path: Path) -> None:
+    packets, params = _packets_of(write_clip(tmp_path / "clip.mp4", seconds=3))
+    middle = next(i for i, p in enumerate(packets) if p.t_s >= 1.5 and not p.is_keyframe)
+    broken = [
+        dataclasses.replace(p, data=p.data[:8] + bytes(len(p.data) - 8)) if middle <= i < middle + 3 else p
+        for i, p in enumerate(packets)
+    ]
+    clean = validate_clip(cut_clip(packets, params, 0.0, 3.0))
+    assert clean.problem is None
+    check = validate_clip(cut_clip(broken, params, 0.0, 3.0))
+    assert check.clean_frames < check.packets and "do not decode cleanly" in (check.problem or "")
+
+    store, outbox = ContentStore(tmp_path / "store"), Outbox(tmp_path / "outbox.sqlite")
+    locker = EvidenceLocker(store, outbox, pre_roll_s=1.0, post_roll_s=1.0)
+    image = np.zeros((240, 320, 3), np.uint8)
+    case = locker.open_case(make_event(key_frame_pts_s=1.5, start_s=1.0, end_s=1.5), image)
+    sealed = locker.seal(case, broken, params)
+    assert "do not decode cleanly" in sealed.notes["clip"]
+    assert sealed.evidence[0].kind.value == "original_clip", "the recorded bitstream is kept"
+    manifest = json.loads(store.read_verified(sealed.evidence[-1].sha256))
+    assert manifest["notes"]["clip"] == sealed.notes["clip"]
+    ((_key, payload),) = outbox.pending()
+    assert payload["notes"]["clip"] == sealed.notes["clip"], "the reviewer sees it on the ticket"
+
+
+class FullDisk(ContentStore):
+    def put(self, data: bytes, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_loses_no_violation(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    locker = EvidenceLocker(FullDisk(tmp_path / "store"), outbox, pre_roll_s=1.0, post_roll_s=1.0)
+    case = locker.open_case(make_event(), np.zeros((240, 320, 3), np.uint8))
+    sealed = locker.seal(case, [], None)
+    assert sealed.evidence == ()
+    assert "No space left on device" in sealed.notes["stills"] and "No space left" in sealed.notes["evidence"]
+    ((key, payload),) = outbox.pending()
+    assert key == sealed.key and payload["notes"] == sealed.notes

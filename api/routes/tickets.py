@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api import crud
 from api.deps import SessionDep, SettingsDep, StoreDep, TicketDep
@@ -33,26 +33,18 @@ def to_public(ticket: Ticket) -> TicketPublic:
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "An update or end applied, an older revision recorded, or a replay of a known key"},
+        400: {"description": "The body is not JSON"},
         404: {"description": "An update or end whose start has not been filed yet (retry later)"},
         409: {"description": "Violation already filed under another key, or the event contradicts its ticket"},
-        422: {"description": "Not a valid violation record, or the header and the record name different keys"},
+        413: {"description": "The body is larger than the API accepts"},
+        422: {"description": "Not a valid violation record"},
     },
 )
-def post_violation_event(
-    record: ViolationCreate,
-    session: SessionDep,
-    response: Response,
-    idempotency_key: Annotated[str, Header(min_length=8, max_length=128)],
-) -> TicketPublic:
+def post_violation_event(record: ViolationCreate, session: SessionDep, response: Response) -> TicketPublic:
     """Apply one violation event from the pipeline: a start files a ticket pending officer review; an update
-    or end amends it. Each event has its own idempotency key; replaying a key changes nothing."""
-    if idempotency_key != record.key:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"Idempotency-Key {idempotency_key!r} differs from the record's key {record.key!r}",
-        )
+    or end amends it. Each event carries its own idempotency key (``key``); replaying a key changes nothing."""
     try:
-        ticket, outcome = crud.apply_event(session, key=idempotency_key, record=record)
+        ticket, outcome = crud.apply_event(session, key=record.key, record=record)
     except crud.NotFiled as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except (crud.DuplicateViolation, crud.ConflictingEvent) as exc:
@@ -109,7 +101,9 @@ def _decide(
 
 
 DECISION_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "The body is not JSON"},
     404: {"description": "No such ticket"},
+    413: {"description": "The body is larger than the API accepts"},
     409: {"description": "Already decided, or (confirm) the evidence fails its integrity check"},
     422: {"description": "Reason or actor missing"},
 }
