@@ -60,16 +60,16 @@ browser:
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }; } || \
 	    echo "chromium not installed: the browser test will be skipped"
 
+# Tests with a coverage report, then the lint step: ruff, mypy, and the import contracts of the design card.
 test: models browser $(TESTSTAMP)
-	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/python -m pytest -q --cov --cov-report=term
+	$(MAKE) --no-print-directory lint
 
 lint: $(TESTSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf var

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
-from pipeline.evaluation import ClassScore, iou, load_labels, mapped_class, match
+from pipeline.evaluation import (
+    UNREADABLE_LABELS,
+    ClassScore,
+    expected_attributes,
+    iou,
+    is_plate,
+    load_labels,
+    mapped_class,
+    match,
+)
 from tests.conftest import DATA, needs_data
 
 A = (0.0, 0.0, 10.0, 10.0)
@@ -65,16 +75,24 @@ def test_eval_without_labels_is_a_clear_error(tmp_path: Path, capsys: pytest.Cap
 def test_eval_on_shared_data(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(DATA), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    # Every expected count comes from the label files themselves.
+    labels = load_labels(DATA)
+    legible = [x for x in labels if is_plate(x) and x.text and not x.text.startswith(UNREADABLE_LABELS)]
     plates = report["classes"]["plate (IoU>0.7, exact text)"]
-    assert plates["tp"] + plates["fn"] == 17  # legible plates labelled in license_plate/ and truck_cover/
+    assert legible and plates["tp"] + plates["fn"] == len(legible)
     assert plates["recall"] >= 0.7
-    assert report["classes"]["truck"]["tp"] + report["classes"]["truck"]["fn"] == 10
-    assert report["image_level"]["no_vendor_seen: images"] == 8
-    assert report["not_scored"]["goods_outside_shop"] == 1
+    trucks = [x for x in labels if x.box and mapped_class(x.cls) == "truck"]
+    assert report["classes"]["truck"]["tp"] + report["classes"]["truck"]["fn"] == len(trucks)
+    no_vendor = [x for x in labels if x.cls == "image:no_vendor_seen"]
+    assert report["image_level"]["no_vendor_seen: images"] == len(no_vendor)
+    assert report["not_scored"]["goods_outside_shop"] == sum(x.cls == "goods_outside_shop" for x in labels)
     assert set(report["latency_ms"]) == {"detect", "plates", "attributes"}
     attributes = report["attributes"]
-    assert (attributes["cover"]["total"], attributes["shared"]["total"], attributes["brand"]["total"]) == (10, 6, 4)
-    assert attributes["brand"]["correct"] == 4 and attributes["shared"]["correct"] == 6
+    expected = Counter(key for x in labels for key in expected_attributes(x))
+    for key in ("cover", "shared", "brand"):
+        assert attributes[key]["total"] == expected[key] > 0, key
+    # Brand and shared are read right on every labelled bike (measured; a regression shows here).
+    assert attributes["brand"]["correct"] == expected["brand"] and attributes["shared"]["correct"] == expected["shared"]
     assert not any(
         case.endswith("→ uncovered") and not case.startswith("uncovered") for case in attributes["cover"]["cases"]
     )

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from api.settings import Settings
+from tests.conftest import LiveServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -28,17 +33,30 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def page(chain: dict[str, Any]) -> Iterator[Any]:
+def own_api(chain: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A copy of the chain's tickets and evidence behind an API of its own: what a test here decides or
+    tampers with stays out of every other test."""
+    database = tmp_path / "api.db"
+    with sqlite3.connect(chain["root"] / "api.db") as source, sqlite3.connect(database) as copy:
+        source.backup(copy)
+    shutil.copytree(chain["root"] / "evidence", tmp_path / "evidence")
+    settings = Settings(database_url=f"sqlite:///{database}", evidence_dir=tmp_path / "evidence")
+    with LiveServer(settings) as live:
+        yield {"url": live.url, "evidence": tmp_path / "evidence"}
+
+
+@pytest.fixture
+def page(own_api: dict[str, Any]) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(base_url=chain["url"], viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(base_url=own_api["url"], viewport={"width": 1400, "height": 1000})
         yield context.new_page()
         browser.close()
 
 
-def test_officer_sees_evidence_and_confirms_a_ticket(page: Any, chain: dict[str, Any]) -> None:
+def test_officer_sees_evidence_and_confirms_a_ticket(page: Any, own_api: dict[str, Any]) -> None:
     page.goto("/officer")
     page.wait_for_selector("article.ticket")
     cards = page.locator("article.ticket")
@@ -63,10 +81,28 @@ def test_officer_sees_evidence_and_confirms_a_ticket(page: Any, chain: dict[str,
     assert "officer-007" in page.locator("article.ticket", has_text="占道经营").locator(".decision").inner_text()
 
     ticket_id = int(page.locator("article.ticket", has_text="占道经营").get_attribute("data-ticket-id"))
-    body = httpx.get(f"{chain['url']}/api/v1/tickets/{ticket_id}").json()
+    body = httpx.get(f"{own_api['url']}/api/v1/tickets/{ticket_id}").json()
     assert body["status"] == "confirmed"
     assert body["decisions"][0]["actor"] == "officer-007"
     assert body["decisions"][0]["reason"] == "店外堆放货物占用人行道，现场核实"
+    # The violation's end arrived: the card says when it ended, in Beijing time.
+    assert "结束于" in page.locator("article.ticket", has_text="占道经营").locator(".time").inner_text()
+
+
+def test_evidence_that_fails_its_hash_is_flagged_and_cannot_be_confirmed(page: Any, own_api: dict[str, Any]) -> None:
+    tickets = httpx.get(f"{own_api['url']}/api/v1/tickets").json()["items"]
+    bike = next(t for t in tickets if t["kind"] == "shared_bike_misparked")
+    snapshot = next(a for a in bike["artifacts"] if a["kind"] == "snapshot")["sha256"]
+    stored = own_api["evidence"] / "objects" / snapshot[:2] / snapshot
+    stored.chmod(0o644)
+    stored.write_bytes(b"altered after sealing")
+    page.goto("/officer")
+    card = page.locator(f"article.ticket[data-ticket-id='{bike['id']}']")
+    card.locator(".warning").wait_for()
+    assert "证据校验失败" in card.locator(".warning").inner_text()
+    assert card.locator("button.confirm").is_disabled()
+    other = page.locator("article.ticket", has_text="占道经营")
+    assert other.locator(".warning").count() == 0 and other.locator("button.confirm").is_enabled()
 
 
 def test_english_toggle(page: Any) -> None:

@@ -104,6 +104,8 @@ def test_reads_real_plates(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plates", str(DATA / "license_plate" / "images"), "--json"]) == 0
     reads = {Path(r["image"]).name: r["plates"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
     exact, colours = 0, 0
+    legible = [row for row in rows if not row["plate_text"].replace(" ", "").startswith("unreadable")]
+    assert legible, "the label file lists legible plates"
     for row in rows:
         plates = reads[Path(row["file"]).name]
         expected = row["plate_text"].replace(" ", "")
@@ -116,8 +118,9 @@ def test_reads_real_plates(capsys: pytest.CaptureFixture[str]) -> None:
         colours += row["class"].split("_")[1] in best["color"]
         assert best["rows"] == (2 if "double" in row["class"] else 1)
         assert len(best["corners"]) == 4 and set(best) >= {"text", "color", "rows", "box", "corners", "confidence"}
-    assert exact >= 6, f"only {exact} of 9 plates read exactly"
-    assert colours == 9, f"{colours} of 9 plate colours right"  # incl. the dark green agricultural plate
+    # Measured 2026-11: every colour right and all but a few exact; a regression shows here.
+    assert exact >= 2 * len(legible) // 3, f"only {exact} of {len(legible)} plates read exactly"
+    assert colours == len(legible), f"{colours} of {len(legible)} plate colours right"  # incl. the agricultural plate
 
 
 def test_plates_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

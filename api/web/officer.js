@@ -10,6 +10,7 @@ const I18N = {
     reasonPlaceholder: "审核意见（必填）", confirm: "确认违法", reject: "驳回",
     empty: "暂无工单", needReason: "请填写审核意见", needActor: "请填写审核人",
     decidedBy: "审核", beijing: "(北京时间)", loadFailed: "加载失败：", langButton: "English",
+    ongoing: "仍在持续", endedAt: "结束于", tampered: "证据校验失败，不能确认：", evidenceNote: "证据说明：",
     kinds: { muck_truck: "渣土车未密闭", street_stall: "占道经营", shared_bike_misparked: "共享单车乱停放" },
     statuses: { pending_review: "待审核", confirmed: "已确认违法", rejected: "已驳回" },
     actions: { confirm: "确认", reject: "驳回" },
@@ -23,6 +24,8 @@ const I18N = {
     reasonPlaceholder: "Review note (required)", confirm: "Confirm violation", reject: "Reject",
     empty: "No tickets", needReason: "Please enter a review note", needActor: "Please enter the officer",
     decidedBy: "Decided", beijing: "(Beijing time)", loadFailed: "Could not load: ", langButton: "中文",
+    ongoing: "still ongoing", endedAt: "ended", tampered: "Evidence fails its integrity check, cannot be confirmed: ",
+    evidenceNote: "Evidence note: ",
     kinds: { muck_truck: "Uncovered muck truck", street_stall: "Street stall", shared_bike_misparked: "Misparked shared bike" },
     statuses: { pending_review: "Pending review", confirmed: "Confirmed", rejected: "Rejected" },
     actions: { confirm: "confirmed", reject: "rejected" },
@@ -74,7 +77,10 @@ function renderTicket(ticket) {
   node.querySelector(".ticket-id").textContent = `#${ticket.id}`;
   node.querySelector(".camera").textContent = ticket.camera;
   node.querySelector(".zone").textContent = ticket.zone;
-  node.querySelector(".time").textContent = formatTime(ticket.captured_at);
+  const ended = ticket.state === "ended" && ticket.ended_at ? `${t().endedAt} ${formatTime(ticket.ended_at)}` : t().ongoing;
+  node.querySelector(".time").textContent = `${formatTime(ticket.captured_at)} · ${ended}`;
+  const notes = Object.values(ticket.violation.notes || {});
+  if (notes.length) { warn(node, t().evidenceNote + notes.join("; ")); }
   node.querySelector(".object").textContent = `${ticket.label} · track ${ticket.track_id}`;
   const status = node.querySelector(".status");
   status.textContent = t().statuses[ticket.status];
@@ -95,8 +101,30 @@ function renderTicket(ticket) {
   } else {
     node.querySelector(".confirm").addEventListener("click", () => decide(ticket.id, "confirm", node));
     node.querySelector(".reject").addEventListener("click", () => decide(ticket.id, "reject", node));
+    checkIntegrity(ticket.id, node);
   }
   return node;
+}
+
+function warn(node, text) {
+  const line = document.createElement("p");
+  line.className = "warning";
+  line.textContent = text;
+  node.querySelector(".info").insertBefore(line, node.querySelector(".evidence"));
+}
+
+// The server re-hashes the evidence; a ticket whose evidence no longer matches its seal cannot be confirmed.
+async function checkIntegrity(ticketId, node) {
+  try {
+    const report = await api(`/api/v1/tickets/${ticketId}/integrity`);
+    if (!report.ok) {
+      warn(node, t().tampered + report.problems.join("; "));
+      node.classList.add("tampered");
+      node.querySelector(".confirm").disabled = true;
+    }
+  } catch (error) {
+    warn(node, t().loadFailed + error.message);
+  }
 }
 
 async function decide(ticketId, action, node) {
