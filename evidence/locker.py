@@ -104,6 +104,8 @@ class EvidenceLocker:
                 if check.problem:
                     logger.warning("violation %s: clip %s", case.event.id, check.problem)
                     notes["clip"] = check.problem
+                if short := _short_roll(clip.start_s, clip.end_s, case):
+                    notes["clip_range"] = short
                 artifacts.insert(
                     0,
                     self.store.put(
@@ -137,3 +139,17 @@ class EvidenceLocker:
             return event
         self.outbox.enqueue(event.key, payload)
         return event
+
+
+# A clip is "short" when it misses more than this of the window it was asked for (a frame or two is rounding).
+ROLL_TOLERANCE_S = 0.5
+
+
+def _short_roll(start_s: float, end_s: float, case: PendingCase) -> str | None:
+    """Say so when the clip lacks part of its pre-roll (the stream began later) or post-roll (it ended)."""
+    parts = []
+    if start_s > case.clip_start_s + ROLL_TOLERANCE_S:
+        parts.append(f"starts at {start_s:.2f} s, not {case.clip_start_s:.2f} s (pre-roll not recorded)")
+    if end_s < case.clip_end_s - ROLL_TOLERANCE_S:
+        parts.append(f"ends at {end_s:.2f} s, not {case.clip_end_s:.2f} s (the input ended first)")
+    return "; ".join(parts) or None

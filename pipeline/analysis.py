@@ -81,6 +81,8 @@ class CameraAnalysis:
             with self.times.timing("plates"):
                 tracks = self.plates.update(frame.image, tracks)
                 self.plates.forget(forgotten)
+        for rule in self.rules:
+            rule.forget(forgotten)
         with self.times.timing("rules"):
             return [
                 event

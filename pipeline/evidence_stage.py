@@ -50,30 +50,54 @@ class EvidenceStage:
                 self._held.append(event)
 
     def seal_ready(self, final: bool = False) -> None:
-        """Seal every case whose post-roll has arrived (all of them when ``final``); release what follows."""
+        """Seal every case whose post-roll has arrived (all of them when ``final``); release what follows.
+
+        A case leaves the pending list before it is sealed, so a failure never seals (and sends) it twice; a
+        case that cannot be sealed is still sent, with a note, so nothing waits behind it for ever.
+        """
         latest = self.ring.latest_s
-        waiting = []
-        for case in self._pending:
-            # Without a record stream (stills) there is no clip to wait for.
-            if final or self.record is None or (latest is not None and latest >= case.clip_end_s):
-                sealed = self.locker.seal(case, self.ring.snapshot(), self.record)
-                self._sealed[sealed.id] = sealed
-                self.started += 1
-                self._emit(sealed)
-            else:
-                waiting.append(case)
-        self._pending = waiting
+        # Without a record stream (stills) there is no clip to wait for.
+        ready = [
+            c for c in self._pending if final or self.record is None or (latest is not None and latest >= c.clip_end_s)
+        ]
+        self._pending = [c for c in self._pending if c not in ready]
+        for case in ready:
+            self._sealed[case.event.id] = self._seal(case)
+            self.started += 1
         held = []
         for later in self._held:  # updates and ends follow their start, carrying its sealed evidence
             start = self._sealed.get(later.id)
             if start is None:
                 held.append(later)
                 continue
-            self._emit(self.locker.publish(dataclasses.replace(later, evidence=start.evidence)))
+            self._emit(self._queue(dataclasses.replace(later, evidence=start.evidence)))
             if later.state is EventState.END:
                 del self._sealed[later.id]
         self._held = held
 
+    def _seal(self, case: PendingCase) -> ViolationEvent:
+        try:
+            sealed = self.locker.seal(case, self.ring.snapshot(), self.record)
+        except Exception as exc:  # the locker handles a full disk; anything else must not lose the violation
+            logger.exception("violation %s: sealing failed", case.event.id)
+            notes = {**case.event.notes, "evidence": f"not sealed: {exc!r}"}
+            sealed = self._queue(dataclasses.replace(case.event, evidence=case.stills, notes=notes))
+        finally:
+            self.ring.unpin(case.event.id)
+        self._emit(sealed)
+        return sealed
+
+    def _queue(self, event: ViolationEvent) -> ViolationEvent:
+        """Queue the event for the API; if the outbox itself fails (its disk), the log keeps the last copy."""
+        try:
+            return self.locker.publish(event)
+        except Exception:
+            logger.critical("violation event %s could not be queued: %s", event.key, event.to_dict())
+            return event
+
     def _emit(self, event: ViolationEvent) -> None:
         for sink in self.sinks:
-            sink(event)
+            try:
+                sink(event)
+            except Exception:  # a sink (the events file) failing must not stop the evidence stage
+                logger.exception("violation event %s: a sink failed", event.key)

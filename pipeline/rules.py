@@ -168,6 +168,12 @@ class Rule:
                 self.zone.forget(track_id)
         return events
 
+    def forget(self, track_ids: list[int]) -> None:
+        """Drop what the zone remembers of tracks the tracker has forgotten (memory stays bounded)."""
+        for track_id in track_ids:
+            if track_id not in self._candidates:
+                self.zone.forget(track_id)
+
     def finish(self) -> list[ViolationEvent]:
         """End every open violation (end of file or camera shutdown)."""
         events = [self._end(c) for c in self._candidates.values() if c.event is not None]

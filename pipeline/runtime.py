@@ -31,7 +31,7 @@ from typing import Final
 
 from detectors.base import Detector
 from evidence.locker import EvidenceLocker
-from evidence.types import ViolationEvent
+from evidence.types import EventState, ViolationEvent
 from pipeline.analysis import CameraAnalysis, StageTimes
 from pipeline.evidence_stage import EventSink, EvidenceStage
 from pipeline.ring_buffer import PacketRingBuffer
@@ -169,6 +169,7 @@ class Runtime:
         if len(set(ids)) != len(ids):
             raise ValueError(f"camera ids must be unique, got {ids}")
         self._stopping = threading.Event()
+        self._analysis_failed = threading.Event()
         self._wake = threading.Condition()
         self._analysis: threading.Thread | None = None
 
@@ -191,6 +192,8 @@ class Runtime:
         """Stop every camera: sources close, open violations end, and everything pending is sealed."""
         self._stopping.set()
         for camera in self._cameras:
+            if not camera.parts.source.live:
+                continue  # a file stops at its next frame; its capture thread closes it (not safe mid-read)
             try:
                 camera.parts.source.close()  # wakes a live source blocked on the network
             except Exception as exc:  # closing twice or mid-read must not prevent the others from stopping
@@ -269,6 +272,8 @@ class Runtime:
                         camera.dropped += 1
                     except queue.Empty:
                         pass
+                elif self._analysis_failed.is_set():
+                    return  # nobody reads this queue any more
                 elif self._stopping.is_set() and isinstance(item, Frame):
                     return  # stopping: a frame nobody will analyse is not worth waiting for
         with self._wake:
@@ -277,6 +282,18 @@ class Runtime:
     # ------------------------------------------------------------ analysis
     def _analyse(self) -> None:
         active = list(self._cameras)
+        try:
+            self._analysis_loop(active)
+        except Exception as exc:  # a bug here must not leave every other stage waiting for ever
+            logger.exception("the analysis stage failed")
+            self._analysis_failed.set()
+            self._stopping.set()
+            for camera in active:
+                camera.fail(f"analysis stage failed: {exc!r}")
+                self._finish(camera)
+
+    def _analysis_loop(self, active: list[_Camera]) -> None:
+        """Until every camera's capture has ended: batches of frames across cameras, round-robin."""
         turn = 0
         while active:
             batch: list[tuple[_Camera, Frame]] = []
@@ -324,6 +341,9 @@ class Runtime:
                 logger.exception("camera %s: analysis failed on frame %d", camera.id, frame.seq)
                 continue
             camera.analysed += 1
+            for event in events:  # keep the pre-roll in the ring until the evidence stage has sealed it
+                if event.state is EventState.START:
+                    camera.ring.pin(event.id, max(0.0, event.key_frame_pts_s - camera.parts.pre_roll_s))
             if events:
                 camera.evidence_queue.put(_EvidenceWork(tuple(events), frame))
             if self.on_analysed is not None:

@@ -222,3 +222,13 @@ def test_update_and_end_are_applied_in_order_and_replays_change_nothing(client: 
     assert (ticket["state"], ticket["revision"], ticket["end_s"], ticket["ended_at"]) == ("ended", 2, 9.0, ENDED)
     assert ticket["violation"]["plate"] == "粤B12345"
     assert [(e["state"], e["applied"]) for e in ticket["events"]] == [("start", True), ("end", True), ("update", False)]
+
+
+@pytest.mark.parametrize("fields", [{"camera": "other"}, {"rule": "other-rule"}])
+def test_an_end_that_contradicts_its_ticket_is_refused(client, fields) -> None:
+
+    start = make_event().to_dict()
+    assert client.post("/api/v1/tickets", json=start, headers=key_header(start)).status_code == 201
+    end = make_event(state=EventState.END, revision=1, **fields).to_dict()
+    response = client.post("/api/v1/tickets", json=end, headers=key_header(end))
+    assert response.status_code == 409 and "its ticket is" in response.json()["detail"]

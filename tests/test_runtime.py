@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from evidence.types import EventState, ViolationEvent
+from pipeline.analysis import CameraAnalysis
 from pipeline.runtime import CameraState, Runtime
 from pipeline.sources.base import SourceError
 from pipeline.sources.video_file import VideoFileSource
@@ -54,8 +55,9 @@ def scripted_run(tmp_path: Path) -> list[dict[str, Any]]:
 
 def test_evidence_scheduling_matches_the_golden_file(tmp_path: Path) -> None:
     got = scripted_run(tmp_path)
-    if not GOLDEN.exists():  # pragma: no cover - written once, by hand, then reviewed and committed
+    if not GOLDEN.exists():  # pragma: no cover - to make a new golden file: delete it, run, review, commit
         GOLDEN.write_text(json.dumps(got, indent=1) + "\n")
+        pytest.fail(f"{GOLDEN} was missing and has been written: review it, then commit it")
     assert got == json.loads(GOLDEN.read_text())
 
 
@@ -155,3 +157,74 @@ def test_a_live_source_keeps_the_latest_frames_when_analysis_is_behind(tmp_path:
 def test_runtime_limits_are_checked(tmp_path: Path, queue_frames: int, max_batch: int) -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         Runtime([], ScriptedDetector(lambda call: []), queue_frames=queue_frames, max_batch=max_batch)
+
+
+def test_the_pre_roll_survives_capture_running_far_ahead_of_the_evidence_stage(tmp_path: Path) -> None:
+    """A long file, an instant detector and a slow evidence store: capture and analysis race far ahead of
+    sealing, and the clip still has its whole pre-roll (the ring is pinned at the clip's start until sealed)."""
+    source = VideoFileSource("cam", write_clip(tmp_path / "long.mp4", seconds=120), fps=2.0)
+    parts = camera_parts(source, tmp_path, fps=2.0, pre_roll_s=3.0, post_roll_s=2.0)
+    parts.locker = SlowStills(parts.locker)  # type: ignore[assignment]
+    events: list[ViolationEvent] = []
+    parts.sinks.append(events.append)
+    Runtime([parts], ScriptedDetector(present(BOX, 10, 40))).run()  # a chair from 5 s to 19.5 s, then 100 s more
+    start = next(e for e in events if e.state is EventState.START)
+    clip = next(a for a in start.evidence if a.kind.value == "original_clip")
+    assert clip.frame_range is not None
+    assert clip.frame_range[0] <= start.key_frame_pts_s - 3.0 and clip.frame_range[1] >= start.key_frame_pts_s + 2.0
+    assert "clip_range" not in start.notes
+
+
+class Wrapped:
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+class SlowStills(Wrapped):
+    """Writing the stills takes half a second (a slow disk)."""
+
+    def open_case(self, *args: object) -> object:
+        time.sleep(0.5)
+        return self.inner.open_case(*args)  # type: ignore[attr-defined]
+
+
+class FailsOnce(Wrapped):
+    """A locker whose first seal fails with an error the locker does not handle itself (say, the outbox)."""
+
+    failed = False
+
+    def seal(self, *args: object) -> ViolationEvent:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("database is locked")
+        return self.inner.seal(*args)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_seal_that_fails_sends_the_start_once_with_a_note_and_the_end_follows(tmp_path: Path) -> None:
+    parts = camera_parts(VideoFileSource("cam", write_clip(tmp_path / "c.mp4"), fps=2.0), tmp_path, fps=2.0)
+    parts.locker = FailsOnce(parts.locker)  # type: ignore[assignment]
+    events: list[ViolationEvent] = []
+    parts.sinks.append(events.append)
+    health = Runtime([parts], ScriptedDetector(lambda call: [BOX])).run()["cam"]
+    assert [e.state for e in events] == [EventState.START, EventState.END]
+    assert "database is locked" in events[0].notes["evidence"] and health.violations == 1
+    assert health.open_violations == 0
+
+
+class BrokenPlan(CameraAnalysis):
+    def plan(self, frame):
+        raise RuntimeError("a bug in planning")
+
+
+def test_a_crash_in_the_analysis_stage_fails_every_camera_instead_of_hanging(tmp_path: Path) -> None:
+    parts = camera_parts(VideoFileSource("cam", write_clip(tmp_path / "c.mp4"), fps=2.0), tmp_path, fps=2.0)
+    broken = parts.analysis
+    parts.analysis = BrokenPlan(tracker=broken.tracker, rules=broken.rules)
+    runtime = Runtime([parts], ScriptedDetector(lambda call: [BOX]), queue_frames=1)
+    runtime.start()
+    assert runtime.join(timeout_s=30), "every stage ended"
+    health = runtime.health()["cam"]
+    assert health.state is CameraState.FAILED and "a bug in planning" in (health.error or "")
