@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
@@ -35,6 +36,7 @@ class Outcome(StrEnum):
     CREATED = "created"  # a start filed a new ticket
     APPLIED = "applied"  # an update or end changed the ticket
     STALE = "stale"  # an older revision than the ticket's: recorded, not applied
+    AFTER_DECISION = "after_decision"  # the ticket is decided: recorded, not applied
     REPLAYED = "replayed"  # this key was seen before: nothing changed
 
 
@@ -116,19 +118,41 @@ def _amend(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket
             f"{record.state.value} for violation {record.id} names {record.kind.value}/{record.camera}/{record.rule}, "
             f"but its ticket is {ticket.kind}/{ticket.camera}/{ticket.rule}"
         )
-    newer = record.revision > ticket.revision
-    ticket.events.append(ViolationEventRow(key=key, state=record.state.value, revision=record.revision, applied=newer))
-    if not newer:
-        return ticket, Outcome.STALE
-    ticket.revision = record.revision
-    ticket.end_s = record.end_s
-    ticket.violation = record.model_dump(mode="json")
-    if record.state is EventState.END:
-        ticket.state = ViolationState.ENDED.value
-        ticket.ended_at = record.ended_at.isoformat() if record.ended_at else None
+    # Conditional update: of two concurrent pushes only the newer revision lands, and once an officer has decided,
+    # the record they decided on no longer changes (later events are kept, not applied).
+    ended = record.state is EventState.END
+    changes: dict[str, object] = {"revision": record.revision, "end_s": record.end_s}
+    changes["violation"] = record.model_dump(mode="json")
+    if ended:
+        changes |= {"state": ViolationState.ENDED.value, "ended_at": _iso(record.ended_at)}
+    result = session.execute(
+        update(Ticket)
+        .where(
+            Ticket.id == ticket.id,
+            Ticket.revision < record.revision,
+            Ticket.status == TicketStatus.PENDING_REVIEW.value,
+        )
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    applied = result.rowcount == 1  # type: ignore[attr-defined]
+    session.add(
+        ViolationEventRow(
+            ticket_id=ticket.id, key=key, state=record.state.value, revision=record.revision, applied=applied
+        )
+    )
+    if not applied:
+        return ticket, Outcome.AFTER_DECISION if ticket.status != TicketStatus.PENDING_REVIEW.value else Outcome.STALE
     known = {(a.sha256, a.kind) for a in ticket.artifacts}
-    ticket.artifacts.extend(a for a in _artifacts(record.evidence) if (a.sha256, a.kind) not in known)
+    for artifact in _artifacts(record.evidence):
+        if (artifact.sha256, artifact.kind) not in known:
+            artifact.ticket_id = ticket.id
+            session.add(artifact)
     return ticket, Outcome.APPLIED
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def list_tickets(

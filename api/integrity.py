@@ -16,4 +16,6 @@ def evidence_problems(store: ContentStore, ticket: Ticket) -> list[str]:
             problems.append(f"{artifact.kind} {artifact.sha256[:12]}… is missing from the evidence store")
         except EvidenceIntegrityError as exc:
             problems.append(f"{artifact.kind} {artifact.sha256[:12]}…: {exc}")
+        except OSError as exc:  # unreadable (permissions, a failing disk): not verified, so not trusted
+            problems.append(f"{artifact.kind} {artifact.sha256[:12]}… cannot be read: {exc.strerror or exc}")
     return problems

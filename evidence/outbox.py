@@ -104,20 +104,24 @@ class Outbox:
         violation's start, updates and end in that order.
         """
         blocked: set[str] = set()
+        refused: set[str] = set()
         for key, payload in self.pending():
             violation = str(payload.get("id", key))
+            if violation in refused:  # its start was refused: the API can never take what follows it
+                self._record(key, error="refused: an earlier event of this violation was refused", rejected=True)
+                continue
             if violation in blocked:
                 continue
             try:
                 status = transport.send(key, payload)
             except httpx.TransportError as exc:
                 self._record(key, error=f"API unreachable: {exc}")
-                blocked.add(violation)
-                continue
+                break  # the others would wait for the same timeout: try again next round
             if status in (200, 201):
                 self._record(key, delivered=True)
             elif status in (400, 409, 413, 422):  # the API will never accept this event: kept, flagged, not retried
                 self._record(key, error=f"refused by API with {status}", rejected=True)
+                refused.add(violation)
             else:  # 404 (its start is not filed yet), 5xx: try again later
                 self._record(key, error=f"API answered {status}")
                 blocked.add(violation)

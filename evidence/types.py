@@ -121,7 +121,7 @@ class ViolationEvent:
 
     @property
     def key(self) -> str:
-        """The idempotency key of this event: one per violation and revision."""
+        """The idempotency key of this event: one per violation and revision (``evidence.wire`` checks it)."""
         return f"{self.id}:{self.revision}:{self.state.value}"
 
     def to_dict(self) -> dict[str, Any]:

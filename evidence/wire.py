@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from evidence.types import WIRE_VERSION, ArtifactKind, EventState, TimeSource, ViolationKind
 
@@ -104,6 +104,15 @@ class ViolationWire(_Wire):
     notes: dict[NoteKey, NoteText] = Field(
         default_factory=dict, max_length=16, description="What a reviewer must know (a clip with bad frames, …)"
     )
+
+    @model_validator(mode="after")
+    def _key_names_this_event(self) -> ViolationWire:
+        if (self.state is EventState.START) != (self.revision == 0):
+            raise ValueError(f"a {self.state.value} has revision {self.revision}: only a start is revision 0")
+        expected = f"{self.id}:{self.revision}:{self.state.value}"
+        if self.key != expected:
+            raise ValueError(f"key {self.key!r} does not name this event (expected {expected!r})")
+        return self
 
     @field_validator("attributes")
     @classmethod

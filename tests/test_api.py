@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,11 +37,11 @@ def test_create_is_idempotent(client: TestClient) -> None:
     assert first["status"] == "pending_review"
 
 
-def test_same_violation_under_another_key_is_409(client: TestClient) -> None:
-    file_ticket(client)
-    other = violation_payload(key="another-key-123")
-    response = client.post("/api/v1/tickets", json=other, headers=key_header(other))
-    assert response.status_code == 409
+def test_a_key_that_does_not_name_its_event_is_422(client: TestClient) -> None:
+    for payload in (violation_payload(key="another-key-123"), violation_payload(revision=3)):
+        response = client.post("/api/v1/tickets", json=payload, headers=key_header(payload))
+        assert response.status_code == 422, payload
+    assert client.get("/api/v1/tickets").json()["total"] == 0
 
 
 def test_malformed_violation_is_422(client: TestClient) -> None:
@@ -232,3 +233,25 @@ def test_an_end_that_contradicts_its_ticket_is_refused(client, fields) -> None:
     end = make_event(state=EventState.END, revision=1, **fields).to_dict()
     response = client.post("/api/v1/tickets", json=end, headers=key_header(end))
     assert response.status_code == 409 and "its ticket is" in response.json()["detail"]
+
+
+def test_a_huge_chunked_body_is_413_too(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the body arrives in pieces
+        yield b'{"attributes": {"blob": "'
+        for _ in range(40):
+            yield b"x" * 65_536
+        yield b'"}}'
+
+    response = client.post("/api/v1/tickets", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_events_after_a_decision_are_kept_but_change_nothing(client: TestClient) -> None:
+    ticket = file_ticket(client)
+    client.post(f"/api/v1/tickets/{ticket['id']}/confirm", json=DECISION)
+    end = make_event(state=EventState.END, revision=1, plate="粤B99999", end_s=8.0, ended_at=ENDED).to_dict()
+    response = client.post("/api/v1/tickets", json=end, headers=key_header(end))
+    assert response.status_code == 200 and response.headers["x-nonsite-outcome"] == "after_decision"
+    body = client.get(f"/api/v1/tickets/{ticket['id']}").json()
+    assert body["violation"]["plate"] is None and body["state"] == "open" and body["revision"] == 0
+    assert [(e["state"], e["applied"]) for e in body["events"]] == [("start", True), ("end", False)]

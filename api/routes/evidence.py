@@ -16,6 +16,7 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["evidence"])
         200: {"content": {"application/octet-stream": {}}, "description": "The artifact, hash-checked"},
         404: {"description": "No such ticket, or the artifact is not part of it / missing from the store"},
         409: {"description": "Stored bytes no longer match the recorded SHA-256"},
+        503: {"description": "The evidence store cannot be read"},
     },
 )
 def download(ticket: TicketDep, sha256: str, store: StoreDep) -> Response:
@@ -28,6 +29,10 @@ def download(ticket: TicketDep, sha256: str, store: StoreDep) -> Response:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"artifact {sha256} is missing from the evidence store") from exc
     except EvidenceIntegrityError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, f"integrity check failed: {exc}") from exc
+    except OSError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"the evidence store cannot be read: {exc.strerror or exc}"
+        ) from exc
     return Response(
         content=data,
         media_type=artifact.media_type,
