@@ -356,7 +356,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = _run_cameras(config, config_path, [c.id for c in config.cameras], None, events_out, outbox)
     _print_stage_costs(summary)
     report = _push(outbox, config, deadline_s=30)
-    print(f"\n{report.delivered} violation(s) filed as tickets.")
+    filed = sum(state.violations for state in summary.health.values())
+    print(f"\n{filed} violation(s) found; {report.delivered} event(s) delivered to the API (starts, updates, ends).")
     print(f"Officer page: http://{host}:{port}/officer   (API docs: http://{host}:{port}/docs)")
     if args.exit_after_run:
         server.should_exit = True

@@ -144,8 +144,9 @@ class Rule:
         inside = self.zone.update(self._outside_parking(watched))
         events: list[ViolationEvent] = []
         inside_tracks = [t for t in watched if t.track_id in inside]
+        seen_ids = {t.track_id for t in inside_tracks}
         for track in inside_tracks:
-            candidate = self._candidates.get(track.track_id)
+            candidate = self._candidates.get(track.track_id) or self._adopt(track, seen_ids)
             if candidate is None or (self.config.kind in STATIONARY_KINDS and self._moved(candidate, track)):
                 if candidate is not None and candidate.event is not None:
                     events.append(self._end(candidate))
@@ -167,6 +168,23 @@ class Rule:
                 del self._candidates[track_id]
                 self.zone.forget(track_id)
         return events
+
+    def _adopt(self, track: Track, seen_ids: set[int]) -> _Candidate | None:
+        """A stationary object whose track id changed (the tracker lost and re-found it) keeps its open
+        violation: a new track where an open violation's object stood, while that object is not seen."""
+        if self.config.kind not in STATIONARY_KINDS:
+            return None
+        for old_id, candidate in self._candidates.items():
+            if (
+                candidate.event is not None
+                and old_id not in seen_ids
+                and overlap_of_smaller(candidate.track.box, track.box) >= SAME_PLACE_OVERLAP
+            ):
+                del self._candidates[old_id]
+                self.zone.forget(old_id)
+                self._candidates[track.track_id] = candidate
+                return candidate
+        return None
 
     def forget(self, track_ids: list[int]) -> None:
         """Drop what the zone remembers of tracks the tracker has forgotten (memory stays bounded)."""

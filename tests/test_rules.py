@@ -67,6 +67,12 @@ CASES = [
         [*still(1, "chair", [0, 1]), (2, []), *still(1, "chair", [3, 4])],
         [("start", 1), ("end", 1)],
     ),
+    Case(
+        "a stationary object whose track id changes keeps its violation (one start, one end, at the real end)",
+        STALL,
+        [*still(1, "chair", [0, 1, 2, 3, 4]), *still(2, "chair", [5, 6, 7, 8]), (9, []), (10, []), (11, [])],
+        [("start", 1), ("end", 1)],
+    ),
     Case("traffic is never a stall", STALL, still(1, "car", [0, 1, 2, 3, 4]), []),
     Case(
         "outside the schedule nothing fires",
@@ -271,3 +277,15 @@ def test_a_bike_in_a_designated_parking_area_is_left_alone() -> None:
         tracks = [make_track(1, "bicycle", in_rack, 0.8, **SHARED)]
         alone += [e.track_id for e in rule.update(tracks, t, T0 + timedelta(seconds=t), TimeSource.CONFIG)]
     assert alone == [1]
+
+
+def test_the_end_of_a_violation_is_when_the_object_left_even_if_its_track_id_changed() -> None:
+    rule = Rule.build(parse_rule({"name": "r", "camera": "cam", "zone": "z", **STALL}), ZONE, CONTEXT)
+    frames = [*still(1, "chair", [0, 1, 2, 3, 4]), *still(2, "chair", [5, 6, 7, 8]), (9, []), (10, []), (11, [])]
+    events = []
+    for pts_s, rows in frames:
+        tracks = [make_track(tid, label, box, 0.8) for tid, label, box, _ in rows]
+        events += rule.update(tracks, pts_s, T0 + timedelta(seconds=pts_s), TimeSource.CONFIG)
+    start, end = events
+    assert (start.state, end.state, end.id) == (EventState.START, EventState.END, start.id)
+    assert end.end_s == 8.0, "the chair stood there until 8 s, under two track ids"
