@@ -11,7 +11,7 @@ from detectors.paths import default_model_path
 
 
 class DetectorConfigBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     confidence: float = Field(0.3, ge=0.0, le=1.0, description="Minimum score a detection needs to be kept.")
     nms_iou: float = Field(0.5, gt=0.0, le=1.0, description="IoU above which overlapping boxes of one class merge.")

@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+class OutboxError(RuntimeError):
+    """The outbox file cannot be opened or written: the message names it and the reason."""
+
+
 class Transport(Protocol):
     def send(self, key: str, payload: dict[str, Any]) -> int:
         """Deliver one violation event; return the HTTP status. Raise ``httpx.TransportError`` when unreachable."""
@@ -57,11 +61,18 @@ class DeliveryReport:
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        if path.is_dir():
+            raise OutboxError(f"outbox {path} is a folder; storage.outbox_path names a file (e.g. var/outbox.sqlite)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise OutboxError(
+                f"cannot open the outbox {path}: {exc} (it must be an SQLite file this user can write)"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()

@@ -14,6 +14,10 @@ class EvidenceIntegrityError(RuntimeError):
     """Stored bytes no longer match their SHA-256."""
 
 
+class EvidenceStoreError(RuntimeError):
+    """The store's folder cannot be created or used (a file in its place, no permission)."""
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder, fsync, rename, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,10 @@ class ContentStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "objects").mkdir(parents=True, exist_ok=True)
+        try:
+            (root / "objects").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EvidenceStoreError(f"cannot use {root} as the evidence store: {exc.strerror or exc}") from exc
 
     def path_for(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):

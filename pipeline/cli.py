@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import json
 import logging
+import math
+import socket
 import sys
 import threading
 import time
@@ -21,13 +23,15 @@ from detectors.base import Detector, DetectorError, Image
 from detectors.config import NanoDetConfig
 from detectors.images import ImageReadError, expand_image_args, read_bgr
 from detectors.registry import create_detector
-from evidence.outbox import DeliveryReport, HttpTransport, Outbox
+from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
+from evidence.store import EvidenceStoreError
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
+from pipeline.evaluation import LabelError
+from pipeline.preflight import preflight
 from pipeline.runtime import CameraHealth, Runtime
 from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
-from pipeline.sources.probe import probe_resolution, zone_problems
 
 if TYPE_CHECKING:
     from pipeline.evaluation import Label
@@ -50,27 +54,23 @@ def _detector_for(config: NonsiteConfig | None) -> Detector:
 # ---------------------------------------------------------------- check-config
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.file)
-    errors = check_zones_fit(config)
-    if errors:
-        raise ConfigError(args.file, errors)
+    _refuse_on_preflight(args.file, config, inputs_must_be_readable=True)
     rules = ", ".join(f"{r.name} ({r.kind.value})" for r in config.rules) or "none"
     print(f"{args.file}: OK — {len(config.cameras)} camera(s), {len(config.rules)} rule(s): {rules}")
     return 0
 
 
-def check_zones_fit(config: NonsiteConfig) -> list[str]:
-    """Zones against each camera's real frame size (probed from its input): errors returned, warnings printed."""
-    errors = []
-    for camera in config.cameras:
-        resolution = probe_resolution(camera)
-        if resolution is None:
-            print(f"note: camera {camera.id}: input not readable now, zones not checked against its frame size")
-            continue
-        wrong, doubtful = zone_problems(camera, resolution)
-        errors += wrong
-        for warning in doubtful:
-            print(f"warning: {warning}", file=sys.stderr)
-    return errors
+def _refuse_on_preflight(
+    path: Path, config: NonsiteConfig, *, check_inputs: bool = True, inputs_must_be_readable: bool = False
+) -> None:
+    """Print the warnings; raise with every error (frame sizes, storage, database, model files). An input that
+    cannot be read is an error for check-config; a run warns and goes on with the other cameras."""
+    found = preflight(config, check_inputs=check_inputs)
+    errors = found.errors + (found.unreadable_inputs if inputs_must_be_readable else [])
+    for warning in found.warnings + ([] if inputs_must_be_readable else found.unreadable_inputs):
+        print(f"warning: {warning}", file=sys.stderr)
+    if errors:
+        raise ConfigError(path, errors)
 
 
 # ---------------------------------------------------------------- detect
@@ -150,7 +150,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     labels = evaluation.load_labels(args.folder)
     if not labels:
-        raise CliError(f"{args.folder}: no labels.csv found (format: file,class,x1,y1,x2,y2)")
+        raise CliError(
+            f"{args.folder}: no labels found (no labels.csv under it, or only empty ones; "
+            "format: file,class,x1,y1,x2,y2)"
+        )
     config = load_config(args.config) if args.config else None
     detector = _detector_for(config)
     plates = PlateReader()
@@ -254,8 +257,7 @@ def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryR
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    if args.source is None and (errors := check_zones_fit(config)):
-        raise ConfigError(args.config, errors)
+    _refuse_on_preflight(args.config, config, check_inputs=args.source is None)
     if args.source is not None and args.camera is None:
         raise CliError("--source needs --camera: say which camera's zones and rules apply to it")
     if args.source is not None and not args.source.exists():
@@ -284,8 +286,12 @@ def _open_events(path: Path | None) -> Iterator[IO[str] | None]:
     if path is None:
         yield None
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as stream:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write the events file {path}: {exc.strerror or exc}") from exc
+    with stream:
         yield stream
 
 
@@ -315,10 +321,24 @@ def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None) -> Any
 
 def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
 
     from api.app import create_app
 
-    return uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+    try:
+        socket.getaddrinfo(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CliError(f"cannot listen on {host!r}: not an address of this machine ({exc})") from exc
+    try:
+        app = create_app(settings)
+    except ModuleNotFoundError as exc:
+        raise CliError(
+            f"the database {settings.database_url!r} needs a driver that is not installed: {exc.name}"
+        ) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise CliError(f"cannot open the database {settings.database_url!r}: {type(exc).__name__}: {reason}") from exc
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -340,6 +360,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "point each camera's `inputs[].path` at your video files, draw the zones in source pixels, then run:\n"
             "    nonsite demo --config my-config.yaml"
         )
+    _refuse_on_preflight(config_path, config)
     host, port = "127.0.0.1", args.port
     config.api.url = f"http://{host}:{port}"
     server = _uvicorn_server(_api_settings(args, config), host, port)
@@ -374,6 +395,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _port(text: str) -> int:
+    value = int(text) if text.isdigit() else -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is a whole number from 1 to 65535, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"a confidence is a number from 0 to 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nonsite",
@@ -403,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument(
         "--min-confidence",
-        type=float,
+        type=_fraction,
         default=0.6,
         help="below this a plate is reported as 'unreadable', never guessed (default 0.6)",
     )
@@ -421,13 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", type=Path, help="video file or image folder to use instead of the camera's inputs")
     p.add_argument("--events-out", type=Path, help="append one JSON line per violation event to this file")
     p.add_argument("--no-push", action="store_true", help="leave violations in the outbox; do not contact the API")
-    p.add_argument("--push-deadline", type=float, default=15.0, help="seconds to keep retrying the API (default 15)")
+    p.add_argument("--push-deadline", type=_seconds, default=15.0, help="seconds to keep retrying the API (default 15)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("serve", help="start the API and the officer web page")
     p.add_argument("--config", type=Path, help="take database URL and evidence folder from this config")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///var/nonsite.db)")
     p.add_argument("--evidence-dir", type=Path, help="evidence store folder (default var/evidence)")
     p.set_defaults(func=cmd_serve)
@@ -436,12 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_sub = p.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     push = outbox_sub.add_parser("push", help="retry delivering pending violations to the API")
     push.add_argument("--config", type=Path, required=True)
-    push.add_argument("--deadline", type=float, default=30.0, help="seconds to keep retrying (default 30)")
+    push.add_argument("--deadline", type=_seconds, default=30.0, help="seconds to keep retrying (default 30)")
     push.set_defaults(func=cmd_outbox_push)
 
     p = sub.add_parser("demo", help="run the whole chain on the sample clips, then serve the officer page")
     p.add_argument("--config", type=Path, default=SAMPLE_CONFIG, help="default: samples/config.yaml")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--database-url", help="SQLAlchemy URL (default: the config's database.url)")
     p.add_argument("--evidence-dir", type=Path, help="default: the config's storage.evidence_dir")
     p.add_argument("--events-out", type=Path, help="append violation events as JSON lines to this file")
@@ -460,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"error: invalid config {exc}", file=sys.stderr)
-    except (CliError, SourceError, DetectorError, ImageReadError) as exc:
+    except (CliError, SourceError, DetectorError, ImageReadError, OutboxError, EvidenceStoreError, LabelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -31,7 +31,18 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, values: Any) -> Any:
+        # YAML `true` would otherwise pass as the number 1 (fps: true, min_pile: yes).
+        if isinstance(values, dict):
+            for name, field in cls.model_fields.items():
+                number = field.annotation in (int, float, int | None, float | None)
+                if number and isinstance(values.get(name), bool):
+                    raise ValueError(f"{name}: a number is needed, got {values[name]!r}")
+        return values
 
 
 class InputRole(StrEnum):

@@ -7,6 +7,7 @@ plates); ``image:*`` rows are image-level facts. Detections match labels greedil
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -90,6 +91,29 @@ def match(truths: list[Box], found: list[tuple[Box, float]], min_iou: float) -> 
     return tp, len(found) - tp, len(unmatched)
 
 
+LABEL_COLUMNS = ("file", "class", "x1", "y1", "x2", "y2")
+
+
+class LabelError(ValueError):
+    """A label file is malformed; the message names the file and line."""
+
+
+def _label_box(row: dict[str, str], where: str) -> Box | None:
+    """The row's box, or None for an image-level label (a class starting ``image:``, no coordinates)."""
+    values = [row.get(c) or "" for c in ("x1", "y1", "x2", "y2")]
+    if not any(values):
+        if not row["class"].startswith("image:"):
+            raise LabelError(f"{where}: class {row['class']!r} has no box (only image: labels may omit it)")
+        return None
+    try:
+        x1, y1, x2, y2 = (float(v) for v in values)
+    except ValueError as exc:
+        raise LabelError(f"{where}: coordinates must be numbers, got {values}") from exc
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
+        raise LabelError(f"{where}: box {values} must be finite with x2 > x1 and y2 > y1")
+    return (x1, y1, x2, y2)
+
+
 def load_labels(root: Path) -> list[Label]:
     """Every ``labels.csv`` (and ``plate_labels.csv``) under ``root``, with plate text from ``*_detail.csv``."""
     labels: list[Label] = []
@@ -99,10 +123,14 @@ def load_labels(root: Path) -> list[Label]:
         if detail.is_file():
             for row in csv.DictReader(detail.open(encoding="utf-8")):
                 details[(row["file"], row["class"], row["x1"])] = row
-        for row in csv.DictReader(path.open(encoding="utf-8")):
-            box = None
-            if row["x1"]:
-                box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
+        reader = csv.DictReader(path.open(encoding="utf-8"))
+        missing = [c for c in LABEL_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LabelError(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(LABEL_COLUMNS)})")
+        for line, row in enumerate(reader, start=2):
+            box = _label_box(row, f"{path}:{line}")
+            if not row["file"] or Path(row["file"]).is_absolute() or ".." in Path(row["file"]).parts:
+                raise LabelError(f"{path}:{line}: file {row['file']!r} must be a path inside {root}")
             extra = details.get((row["file"], row["class"], row["x1"]), {})
             labels.append(
                 Label(

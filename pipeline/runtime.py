@@ -244,8 +244,8 @@ class Runtime:
                 camera.last_frame = frame
                 self._enqueue(camera, frame, drop_oldest=source.live)
         except SourceError as exc:
-            camera.fail(str(exc))
-            logger.error("camera %s: %s (violations sealed before this point are kept)", camera.id, exc)
+            camera.fail(str(exc))  # reported by whoever reads the health (the CLI prints it once)
+            logger.info("camera %s: %s (violations sealed before this point are kept)", camera.id, exc)
         except Exception as exc:  # a bug or a library failure: this camera stops, the others go on
             camera.fail(f"capture failed: {exc!r}")
             logger.exception("camera %s: capture failed", camera.id)

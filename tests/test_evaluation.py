@@ -68,7 +68,7 @@ def test_labels_with_plate_text(tmp_path: Path) -> None:
 
 def test_eval_without_labels_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(tmp_path)]) == 2
-    assert "no labels.csv found" in capsys.readouterr().err
+    assert "no labels found (no labels.csv under it" in capsys.readouterr().err
 
 
 @needs_data

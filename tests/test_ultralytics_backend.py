@@ -43,5 +43,5 @@ def test_unreadable_weights_are_a_clear_error(tmp_path: Path) -> None:
 
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(DetectorError, match="cannot load ultralytics weights"):
+    with pytest.raises(DetectorError, match="as ultralytics YOLO weights"):
         create_detector(UltralyticsConfig(weights=broken))

@@ -19,6 +19,7 @@ from detectors.config import UltralyticsConfig
 from detectors.postprocess import finish
 from detectors.types import Detections
 
+WEIGHT_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".tflite")
 HINT = "ultralytics weights are never downloaded here: put your .pt / .onnx / OpenVINO export at this path"
 
 
@@ -28,6 +29,10 @@ class UltralyticsDetector(OneImageAtATime):
         weights = config.weights
         if not weights.exists():  # checked first: ultralytics would otherwise try to download a known name
             raise ModelFileMissing(weights, HINT)
+        if weights.is_dir() and not any(weights.glob("*.xml")):
+            raise DetectorError(f"{weights} is a folder without an OpenVINO export (*.xml + *.bin): {HINT}")
+        if weights.is_file() and weights.suffix.lower() not in WEIGHT_SUFFIXES:
+            raise DetectorError(f"{weights} is not YOLO weights ({', '.join(WEIGHT_SUFFIXES)} expected): {HINT}")
         try:
             from ultralytics.models import YOLO
         except ImportError as exc:
@@ -35,7 +40,10 @@ class UltralyticsDetector(OneImageAtATime):
         try:
             self._model: Any = YOLO(str(weights), task="detect")
         except Exception as exc:  # ultralytics raises many unrelated types for unreadable weights
-            raise DetectorError(f"cannot load ultralytics weights {weights}: {exc}") from exc
+            raise DetectorError(
+                f"cannot load {weights} as ultralytics YOLO weights ({type(exc).__name__}: {exc}); is it a YOLO "
+                "detection model saved by ultralytics?"
+            ) from exc
         names = self._model.names
         labels = tuple(names[i] for i in sorted(names)) if isinstance(names, dict) else tuple(names)
         digest = file_sha256(weights) if weights.is_file() else file_sha256(next(weights.glob("*.bin")))

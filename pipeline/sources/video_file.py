@@ -80,7 +80,8 @@ class VideoFileSource:
         try:
             self.record_stream: RecordStreamParams | None = RecordStreamParams.of_file(record_path or detect_path)
         except ClipError as exc:
-            raise SourceError(str(exc)) from exc
+            self.close()
+            raise SourceError(f"{record_path or detect_path}: not a readable video ({exc})") from exc
         self.live = False
         self._origin, self.time_source = _start_time(self._container, start_time)
         duration_s = float(self._stream.duration * self._stream.time_base) if self._stream.duration else None
