@@ -49,4 +49,14 @@ class UltralyticsConfig(DetectorConfigBase):
     device: str = Field("cpu", description="Torch device, e.g. 'cpu' or 'cuda:0'.")
 
 
-DetectorConfig = Annotated[NanoDetConfig | CenterNetConfig | UltralyticsConfig, Field(discriminator="type")]
+class YoloConfig(DetectorConfigBase):
+    """An ultralytics YOLO ONNX export (detection) run on ONNX Runtime, no PyTorch needed; weights the user
+    brings (here ``../shared/models/yolo11n_640.onnx``)."""
+
+    type: Literal["yolo"] = "yolo"
+    model_path: Path = Field(..., description="The .onnx export; never downloaded.")
+
+
+DetectorConfig = Annotated[
+    NanoDetConfig | CenterNetConfig | UltralyticsConfig | YoloConfig, Field(discriminator="type")
+]

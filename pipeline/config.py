@@ -363,7 +363,7 @@ def _format_errors(exc: ValidationError, root: Any) -> list[str]:
         yaml_loc = tuple(
             part
             for part in loc
-            if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics", *RULE_KIND_TAGS})
+            if not (isinstance(part, str) and part in {"nanodet", "centernet", "ultralytics", "yolo", *RULE_KIND_TAGS})
         )
         path = (
             ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in yaml_loc).replace(".[", "[") or "(top level)"

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from detectors.coco import COCO80
-from detectors.config import UltralyticsConfig
+from detectors.config import UltralyticsConfig, YoloConfig
 from pipeline.config import InputRole, NonsiteConfig
 from pipeline.rules import DEFAULT_LABELS
 from pipeline.sources.probe import probe_resolution, zone_problems
@@ -98,8 +98,8 @@ def _detector(config: NonsiteConfig, found: Findings) -> None:
 def _labels(config: NonsiteConfig, found: Findings) -> None:
     """Warn about rule labels the detector can never produce: such a rule never fires."""
     detector = config.detector
-    if isinstance(detector, UltralyticsConfig):
-        return  # its label set is known only once the weights are loaded (start-up checks it)
+    if isinstance(detector, UltralyticsConfig | YoloConfig):
+        return  # its label set is known only once the model is loaded
     produced = {detector.class_map.get(label, label) for label in COCO80} | {STATIC_LABEL}
     if detector.keep_labels is not None:
         produced &= set(detector.keep_labels) | {STATIC_LABEL}

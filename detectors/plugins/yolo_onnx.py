@@ -1,0 +1,135 @@
+"""Ultralytics YOLO ONNX exports on ONNX Runtime, with no PyTorch at run time.
+
+Two output layouts, told apart by shape:
+
+- ``[1, 4 + classes, anchors]`` (YOLO11-style): centre x, centre y, width, height in input pixels, then one
+  score per class; boxes are kept above the confidence and suppressed per class (NMS);
+- ``[1, detections, 6]`` (end-to-end exports, e.g. YOLO26 with ``end2end``): x1, y1, x2, y2, score, class,
+  already suppressed.
+
+The input is letterboxed as ultralytics does it (scale to fit, pad with grey 114 centred, RGB, 0-1), and boxes
+are mapped back exactly through the same scale and offsets. Class names come from the export's metadata.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from detectors.base import DetectorError, Image, ModelInfo, OneImageAtATime, check_image
+from detectors.config import YoloConfig
+from detectors.onnx_session import open_session
+from detectors.postprocess import finish
+from detectors.types import Detections
+
+PAD_VALUE = 114
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How one image was fitted into the model's input: ``input = image * scale + (left, top)``."""
+
+    scale: float
+    left: int
+    top: int
+
+    def to_image(self, xyxy: FloatArray) -> FloatArray:
+        offset = np.array([self.left, self.top, self.left, self.top], np.float32)
+        return ((xyxy - offset) / self.scale).astype(np.float32)
+
+
+def letterbox(image: Image, input_hw: tuple[int, int]) -> tuple[Image, Letterbox]:
+    """Scale ``image`` to fit ``input_hw`` keeping its aspect, centred on grey padding (ultralytics' rounding)."""
+    h, w = image.shape[:2]
+    in_h, in_w = input_hw
+    scale = min(in_h / h, in_w / w)
+    new_w, new_h = round(w * scale), round(h * scale)
+    pad_w, pad_h = (in_w - new_w) / 2, (in_h - new_h) / 2
+    top, bottom = round(pad_h - 0.1), round(pad_h + 0.1)
+    left, right = round(pad_w - 0.1), round(pad_w + 0.1)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if (new_w, new_h) != (w, h) else image
+    padded = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    return np.asarray(padded, dtype=np.uint8), Letterbox(scale=scale, left=left, top=top)
+
+
+def model_names(metadata: dict[str, str], path: object) -> tuple[str, ...]:
+    """Class names from an ultralytics export's metadata (``names``: ``{0: 'person', …}``)."""
+    if metadata.get("task", "detect") != "detect":
+        raise DetectorError(f"{path} is a YOLO {metadata['task']} model; nonsite needs a detection model")
+    try:
+        names = ast.literal_eval(metadata["names"])
+    except (KeyError, ValueError, SyntaxError) as exc:
+        raise DetectorError(f"{path} has no class names in its metadata: export it with ultralytics") from exc
+    if not isinstance(names, dict) or not names:
+        raise DetectorError(f"{path}: the class names in its metadata are not a mapping of index to name")
+    return tuple(str(names[i]) for i in sorted(names))
+
+
+class YoloOnnxDetector(OneImageAtATime):
+    """One image per run (ultralytics exports have a fixed batch of 1 unless exported ``dynamic``)."""
+
+    def __init__(self, config: YoloConfig) -> None:
+        self.config = config
+        self._session, sha256 = open_session(config.model_path, config.threads, hint=YOLO_HINT)
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise DetectorError(
+                f"{config.model_path}: {len(inputs)} inputs and {len(outputs)} outputs; a YOLO detection export has "
+                "one of each (a segmentation or pose model has more)"
+            )
+        self._input = inputs[0].name
+        shape = inputs[0].shape
+        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+            raise DetectorError(f"{config.model_path}: input shape {shape} is not [batch, 3, height, width]")
+        self.input_hw = (int(shape[2]), int(shape[3]))
+        labels = model_names(self._session.get_modelmeta().custom_metadata_map, config.model_path)
+        self._layout = _layout(outputs[0].shape, len(labels), config.model_path)
+        stem = config.model_path.stem
+        self.info = ModelInfo(model_id=f"yolo-{stem}-onnxruntime", sha256=sha256, labels=labels)
+
+    def detect(self, image: Image) -> Detections:
+        check_image(image)
+        h, w = image.shape[:2]
+        fitted, box = letterbox(image, self.input_hw)
+        blob = np.ascontiguousarray(fitted[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+        (output,) = self._session.run(None, {self._input: blob})
+        xyxy, scores, classes, suppressed = decode(np.asarray(output[0], np.float32), self._layout)
+        return finish(
+            box.to_image(xyxy), scores, classes, self.info.labels, self.config, (w, h), run_nms=not suppressed
+        )
+
+
+YOLO_HINT = "bring a YOLO ONNX export (e.g. ../shared/models/yolo11n_640.onnx); nothing is downloaded"
+ANCHORS, END_TO_END = "anchors", "end_to_end"
+
+
+def _layout(shape: list[object], classes: int, path: object) -> str:
+    dims = [d for d in shape[1:] if isinstance(d, int)]
+    if len(dims) == 2 and dims[0] == 4 + classes:
+        return ANCHORS
+    if len(dims) == 2 and dims[1] == 6:
+        return END_TO_END
+    raise DetectorError(
+        f"{path}: output shape {shape} fits neither [1, 4 + {classes} classes, anchors] nor [1, detections, 6]"
+    )
+
+
+def decode(output: FloatArray, layout: str) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64], bool]:
+    """Boxes (xyxy in input pixels), scores, class ids, and whether they are already suppressed."""
+    if layout == END_TO_END:
+        return output[:, :4], output[:, 4], output[:, 5].astype(np.int64), True
+    scores_all = output[4:].T  # (anchors, classes)
+    classes = scores_all.argmax(axis=1)
+    scores = scores_all[np.arange(len(classes)), classes]
+    cx, cy, bw, bh = output[:4]
+    xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1).astype(np.float32)
+    return xyxy, scores.astype(np.float32), classes.astype(np.int64), False
+
+
+def create(config: YoloConfig) -> YoloOnnxDetector:
+    return YoloOnnxDetector(config)
