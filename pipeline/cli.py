@@ -402,24 +402,23 @@ def _port(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
-    return value
+def _bounded(low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type for a finite number in [low, high]; ``what`` names it in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:  # NaN fails this too
-        raise argparse.ArgumentTypeError(f"a confidence is a number from 0 to 1, got {text!r}")
-    return value
+_seconds = _bounded(0.0, math.inf, "seconds must be a finite number >= 0")
+_fraction = _bounded(0.0, 1.0, "a confidence is a number from 0 to 1")
 
 
 def build_parser() -> argparse.ArgumentParser:
