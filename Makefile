@@ -36,7 +36,7 @@ $(TESTSTAMP): $(STAMP) requirements/dev.lock
 lock:
 	test -x $(VENV)-lock/bin/pip-compile || { $(PYTHON) -m venv $(VENV)-lock && $(VENV)-lock/bin/pip install --quiet pip-tools==7.6.2; }
 	$(VENV)-lock/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
-	  --no-emit-find-links --extra dev --extra ultralytics --extra train -c requirements/constraints.in \
+	  --no-emit-find-links --extra dev --extra ultralytics --extra train --extra openvino -c requirements/constraints.in \
 	  -o requirements/dev.lock pyproject.toml
 	$(VENV)-lock/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 	  --no-emit-find-links -c requirements/dev.lock -o requirements/runtime.lock pyproject.toml

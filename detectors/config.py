@@ -55,6 +55,9 @@ class YoloConfig(DetectorConfigBase):
 
     type: Literal["yolo"] = "yolo"
     model_path: Path = Field(..., description="The .onnx export; never downloaded.")
+    runtime: Literal["onnxruntime", "openvino"] = Field(
+        "onnxruntime", description="Inference engine; openvino needs the extra: pip install 'nonsite[openvino]'."
+    )
 
 
 DetectorConfig = Annotated[

@@ -88,29 +88,33 @@ def _tiny_model(path: Path, output_shape: list[int], names: str | None, task: st
         ([1, 7, 100], "{0: 'a', 1: 'b', 2: 'c'}", "segment", "YOLO segment model"),
     ],
 )
-def test_what_a_model_file_claims_is_checked(tmp_path: Path, shape, names, task, expected) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_what_a_model_file_claims_is_checked(tmp_path: Path, shape, names, task, expected, runtime) -> None:
     path = _tiny_model(tmp_path / "m.onnx", shape, names, task)
     if expected is None:
-        detector = create_detector(YoloConfig(model_path=path))
+        detector = create_detector(YoloConfig(model_path=path, runtime=runtime))
         assert detector.info.labels == ("a", "b", "c")
         assert len(detector.detect(np.zeros((48, 80, 3), np.uint8))) >= 0
     else:
         with pytest.raises(DetectorError, match=expected):
-            create_detector(YoloConfig(model_path=path))
+            create_detector(YoloConfig(model_path=path, runtime=runtime))
 
 
-def test_a_corrupt_or_missing_onnx_file_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_a_corrupt_or_missing_onnx_file_is_a_clear_error(tmp_path: Path, runtime: str) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\x08\x07 not really protobuf" * 10)
     with pytest.raises(DetectorError, match="cannot load ONNX model"):
-        create_detector(YoloConfig(model_path=broken))
+        create_detector(YoloConfig(model_path=broken, runtime=runtime))
     with pytest.raises(DetectorError, match="model file not found"):
-        create_detector(YoloConfig(model_path=tmp_path / "absent.onnx"))
+        create_detector(YoloConfig(model_path=tmp_path / "absent.onnx", runtime=runtime))
 
 
 @needs_yolo
-def test_yolo11n_boxes_the_labelled_trucks_as_large_vehicles() -> None:
-    detector = create_detector(YoloConfig(model_path=YOLO11, confidence=0.25))
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_yolo11n_boxes_the_labelled_trucks_as_large_vehicles(runtime: str) -> None:
+    detector = create_detector(YoloConfig(model_path=YOLO11, confidence=0.25, runtime=runtime))
+    assert detector.info.model_id == f"yolo-yolo11n_640-{runtime}"
     trucks = [label for label in load_labels(DATA) if label.cls.startswith("truck_") and label.box]
     assert trucks
     found = 0

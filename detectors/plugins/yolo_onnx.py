@@ -1,4 +1,4 @@
-"""Ultralytics YOLO ONNX exports on ONNX Runtime, with no PyTorch at run time.
+"""Ultralytics YOLO ONNX exports on ONNX Runtime or OpenVINO (``runtime``), with no PyTorch at run time.
 
 Two output layouts, told apart by shape:
 
@@ -14,13 +14,15 @@ are mapped back exactly through the same scale and offsets. Class names come fro
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+import onnx
 
-from detectors.base import DetectorError, Image, ModelInfo, OneImageAtATime, check_image
+from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, OneImageAtATime, check_image, file_sha256
 from detectors.config import YoloConfig
 from detectors.onnx_session import open_session
 from detectors.postprocess import finish
@@ -70,35 +72,102 @@ def model_names(metadata: dict[str, str], path: object) -> tuple[str, ...]:
     return tuple(str(names[i]) for i in sorted(names))
 
 
+@dataclass
+class _Runtime:
+    """One compiled model: what every runtime adapter gives the detector."""
+
+    run: Callable[[FloatArray], FloatArray]  # blob (1, 3, h, w) → the single output
+    input_shape: list[object]
+    output_shape: list[object]
+    outputs: int
+    inputs: int
+    metadata: dict[str, str]
+
+
+def _onnxruntime(config: YoloConfig) -> tuple[_Runtime, str]:
+    session, sha256 = open_session(config.model_path, config.threads, hint=YOLO_HINT)
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    name = inputs[0].name
+
+    def run(blob: FloatArray) -> FloatArray:
+        return np.asarray(session.run(None, {name: blob})[0], np.float32)
+
+    runtime = _Runtime(
+        run=run,
+        input_shape=list(inputs[0].shape),
+        output_shape=list(outputs[0].shape),
+        outputs=len(outputs),
+        inputs=len(inputs),
+        metadata=dict(session.get_modelmeta().custom_metadata_map),
+    )
+    return runtime, sha256
+
+
+def _openvino(config: YoloConfig) -> tuple[_Runtime, str]:
+    if not config.model_path.is_file():
+        raise ModelFileMissing(config.model_path, YOLO_HINT)
+    try:
+        import openvino
+    except ImportError as exc:
+        raise DetectorError("runtime: openvino needs the extra: pip install 'nonsite[openvino]'") from exc
+    try:
+        metadata = {p.key: p.value for p in onnx.load(str(config.model_path), load_external_data=False).metadata_props}
+        core = openvino.Core()
+        compiled = core.compile_model(
+            core.read_model(str(config.model_path)), "CPU", {"INFERENCE_NUM_THREADS": config.threads}
+        )
+    except Exception as exc:  # OpenVINO and protobuf raise their own types for unreadable files
+        raise DetectorError(f"cannot load ONNX model {config.model_path} with OpenVINO: {exc}") from exc
+    output = compiled.output(0)
+
+    def run(blob: FloatArray) -> FloatArray:
+        return np.asarray(compiled(blob)[output], np.float32)
+
+    runtime = _Runtime(
+        run=run,
+        input_shape=[int(d) for d in compiled.input(0).get_partial_shape().to_shape()],
+        output_shape=[int(d) for d in output.get_partial_shape().to_shape()],
+        outputs=len(compiled.outputs),
+        inputs=len(compiled.inputs),
+        metadata=metadata,
+    )
+    return runtime, file_sha256(config.model_path)
+
+
+RUNTIMES: dict[str, Callable[[YoloConfig], tuple[_Runtime, str]]] = {
+    "onnxruntime": _onnxruntime,
+    "openvino": _openvino,
+}
+
+
 class YoloOnnxDetector(OneImageAtATime):
     """One image per run (ultralytics exports have a fixed batch of 1 unless exported ``dynamic``)."""
 
     def __init__(self, config: YoloConfig) -> None:
         self.config = config
-        self._session, sha256 = open_session(config.model_path, config.threads, hint=YOLO_HINT)
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
+        self._runtime, sha256 = RUNTIMES[config.runtime](config)
+        runtime = self._runtime
+        if runtime.inputs != 1 or runtime.outputs != 1:
             raise DetectorError(
-                f"{config.model_path}: {len(inputs)} inputs and {len(outputs)} outputs; a YOLO detection export has "
-                "one of each (a segmentation or pose model has more)"
+                f"{config.model_path}: {runtime.inputs} inputs and {runtime.outputs} outputs; a YOLO detection "
+                "export has one of each (a segmentation or pose model has more)"
             )
-        self._input = inputs[0].name
-        shape = inputs[0].shape
+        shape = runtime.input_shape
         if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
             raise DetectorError(f"{config.model_path}: input shape {shape} is not [batch, 3, height, width]")
-        self.input_hw = (int(shape[2]), int(shape[3]))
-        labels = model_names(self._session.get_modelmeta().custom_metadata_map, config.model_path)
-        self._layout = _layout(outputs[0].shape, len(labels), config.model_path)
-        stem = config.model_path.stem
-        self.info = ModelInfo(model_id=f"yolo-{stem}-onnxruntime", sha256=sha256, labels=labels)
+        self.input_hw = (int(shape[2]), int(shape[3]))  # type: ignore[call-overload]
+        labels = model_names(runtime.metadata, config.model_path)
+        self._layout = _layout(runtime.output_shape, len(labels), config.model_path)
+        model_id = f"yolo-{config.model_path.stem}-{config.runtime}"
+        self.info = ModelInfo(model_id=model_id, sha256=sha256, labels=labels)
 
     def detect(self, image: Image) -> Detections:
         check_image(image)
         h, w = image.shape[:2]
         fitted, box = letterbox(image, self.input_hw)
         blob = np.ascontiguousarray(fitted[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        (output,) = self._session.run(None, {self._input: blob})
-        xyxy, scores, classes, suppressed = decode(np.asarray(output[0], np.float32), self._layout)
+        output = self._runtime.run(blob)
+        xyxy, scores, classes, suppressed = decode(output[0], self._layout)
         return finish(
             box.to_image(xyxy), scores, classes, self.info.labels, self.config, (w, h), run_nms=not suppressed
         )

@@ -1,0 +1,92 @@
+"""YOLO exports on each runtime against the bundled NanoDet, in one run: latency and what they find.
+
+Usage: ``python benchmarks/detector_runtimes.py [--data ../shared/data] [--models ../shared/models]``
+
+For every labelled image in ``--data`` each detector runs once (after a warm-up); reported per detector: median
+and p95 latency, the same as a ratio to NanoDet's, and precision / recall at IoU 0.5 for trucks (a ``truck`` or
+``bus`` box counts: COCO models call about half of these heavy trucks "bus") and bicycles. Runtimes that are not
+installed are skipped with a line saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from detectors.base import Detector, DetectorError
+from detectors.config import NanoDetConfig, YoloConfig
+from detectors.images import read_bgr
+from detectors.registry import create_detector
+from pipeline.evaluation import Label, Report, by_file, load_labels, score_detections
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def candidates(models: Path) -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = [("nanodet-416 onnxruntime", NanoDetConfig(confidence=0.25))]
+    for name in ("yolo11n_640.onnx", "yolo26n_480.onnx"):
+        for runtime in ("onnxruntime", "openvino"):
+            found.append(
+                (
+                    f"{name.removesuffix('.onnx')} {runtime}",
+                    YoloConfig(model_path=models / name, runtime=runtime, confidence=0.25),
+                )
+            )
+    return found
+
+
+def measure(
+    detector: Detector, images: dict[str, np.ndarray], rows: dict[str, list[Label]]
+) -> tuple[list[float], Report]:
+    report = Report()
+    detector.detect(next(iter(images.values())))  # warm-up
+    times = []
+    for file, image in images.items():
+        start = time.perf_counter()
+        detections = detector.detect(image)
+        times.append((time.perf_counter() - start) * 1000)
+        large = np.isin(detections.label, ["truck", "bus"])
+        labels = np.where(large, "truck", detections.label).astype(object)
+        score_detections(
+            report,
+            rows[file],
+            type(detections)(
+                xyxy=detections.xyxy, confidence=detections.confidence, class_id=detections.class_id, label=labels
+            ),
+        )
+    return times, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--models", type=Path, default=REPO.parent / "shared" / "models")
+    args = parser.parse_args()
+    rows = by_file(label for label in load_labels(args.data) if label.box is not None)
+    images = {file: read_bgr(args.data / file) for file in sorted(rows)}
+    baseline: float | None = None
+    print(f"{len(images)} labelled images")
+    print(f"{'detector':34s} {'median':>8s} {'p95':>8s} {'× nanodet':>9s}  trucks P/R     bicycles P/R")
+    for name, config in candidates(args.models):
+        try:
+            detector = create_detector(config)  # type: ignore[arg-type]
+        except DetectorError as exc:
+            print(f"{name:34s} skipped: {exc}")
+            continue
+        times, report = measure(detector, images, rows)
+        median, p95 = statistics.median(times), float(np.percentile(times, 95))
+        baseline = baseline or median
+        cells = []
+        for cls in ("truck", "bicycle"):
+            score = report.classes[cls]
+            p, r = score.precision, score.recall
+            cells.append(f"{p if p is not None else float('nan'):.2f}/{r if r is not None else float('nan'):.2f}")
+        print(f"{name:34s} {median:7.1f}ms {p95:7.1f}ms {median / baseline:8.2f}×  {cells[0]:13s}  {cells[1]}")
+
+
+if __name__ == "__main__":
+    main()
