@@ -84,9 +84,6 @@ class Provenance:
             "parameters": self.parameters,
         }
 
-    def model(self, role: str) -> ModelRef | None:
-        return next((m for m in self.models if m.role == role), None)
-
 
 @dataclass(frozen=True)
 class ViolationEvent:
