@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 PORT   ?= 8000
 
-.PHONY: demo test models venv lint browser clean help lock
+.PHONY: demo test models register-yolo venv lint browser clean help lock
 
 help:
 	@echo "make demo   - set up, run the whole chain on the sample clips, serve the officer page on :$(PORT)"
@@ -36,7 +36,7 @@ $(TESTSTAMP): $(STAMP) requirements/dev.lock
 lock:
 	test -x $(VENV)-lock/bin/pip-compile || { $(PYTHON) -m venv $(VENV)-lock && $(VENV)-lock/bin/pip install --quiet pip-tools==7.6.2; }
 	$(VENV)-lock/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
-	  --no-emit-find-links --extra dev --extra ultralytics --extra train --extra openvino -c requirements/constraints.in \
+	  --no-emit-find-links --extra dev --extra ultralytics --extra train -c requirements/constraints.in \
 	  -o requirements/dev.lock pyproject.toml
 	$(VENV)-lock/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 	  --no-emit-find-links -c requirements/dev.lock -o requirements/runtime.lock pyproject.toml
@@ -47,6 +47,16 @@ models: $(STAMP)
 	@command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }; } || true
 	$(BIN)/python models/fetch_models.py
+	@$(MAKE) --no-print-directory register-yolo
+
+# The YOLO weights a bureau brings; here ../shared/models (read in place, registered once, never downloaded).
+SHARED_MODELS ?= ../shared/models
+YOLO_SOURCE := Ultralytics COCO-80, rebuilt from Ultralytics' own int8 TFLite export (see $(SHARED_MODELS)/README.md)
+register-yolo: $(STAMP)
+	@if [ -f $(SHARED_MODELS)/yolo11n_640.onnx ]; then \
+	  $(BIN)/nonsite models add $(SHARED_MODELS)/yolo11n_640.onnx --name yolo11n --source "YOLO11n 640, $(YOLO_SOURCE)" && \
+	  $(BIN)/nonsite models add $(SHARED_MODELS)/yolo26n_480.onnx --name yolo26n --source "YOLO26n 480, $(YOLO_SOURCE)"; \
+	else echo "no YOLO weights in $(SHARED_MODELS): the demo falls back to the embedded NanoDet (weak on trucks)"; fi
 
 demo: models
 	$(BIN)/nonsite demo --port $(PORT)

@@ -1,5 +1,10 @@
 """COCO-80 label names in the order the bundled offline models use."""
 
+# Class groups a rule watches by default: at road-camera angles COCO models call about half of all heavy trucks
+# "bus", and parked bikes (and shared e-bikes) "motorcycle"; the attribute classifiers then decide.
+LARGE_VEHICLES: frozenset[str] = frozenset({"truck", "bus"})
+TWO_WHEELERS: frozenset[str] = frozenset({"bicycle", "motorcycle"})
+
 COCO80: tuple[str, ...] = (
     "person",
     "bicycle",

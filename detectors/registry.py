@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import logging
 
-from detectors.base import Detector, DetectorError
-from detectors.config import CenterNetConfig, NanoDetConfig, UltralyticsConfig, YoloConfig
+from detectors.base import Detector, DetectorError, ModelFileMissing
+from detectors.config import CenterNetConfig, DetectorConfigBase, NanoDetConfig, UltralyticsConfig, YoloConfig
+
+logger = logging.getLogger(__name__)
 
 _PLUGINS: dict[str, str] = {
     "nanodet": "detectors.plugins.nanodet",
@@ -13,10 +16,34 @@ _PLUGINS: dict[str, str] = {
     "ultralytics": "detectors.plugins.ultralytics_yolo",
     "yolo": "detectors.plugins.yolo_onnx",
 }
+WEAK_FALLBACK = "falling back to the embedded NanoDet: detection will be weak (it finds almost no trucks)"
 
 
 def create_detector(config: NanoDetConfig | CenterNetConfig | UltralyticsConfig | YoloConfig) -> Detector:
-    """Instantiate the backend named by ``config.type``."""
+    """Instantiate the backend named by ``config.type``; a yolo config with ``fallback: nanodet`` whose model is
+    not there runs NanoDet instead, with a warning."""
+    try:
+        return _create(config)
+    except (ModelFileMissing, DetectorError) as exc:
+        if not (isinstance(config, YoloConfig) and config.fallback and _is_missing(exc)):
+            raise
+        logger.warning("detector: %s; %s", exc, WEAK_FALLBACK)
+        return _create(fallback_config(config))
+
+
+def fallback_config(config: YoloConfig) -> NanoDetConfig:
+    """NanoDet with the yolo config's shared settings (confidence, NMS, class map, threads)."""
+    shared = config.model_dump(include=set(DetectorConfigBase.model_fields))
+    return NanoDetConfig.model_validate(shared)
+
+
+def _is_missing(exc: Exception) -> bool:
+    from detectors.catalog import ModelNotRegistered
+
+    return isinstance(exc, ModelFileMissing | ModelNotRegistered)
+
+
+def _create(config: NanoDetConfig | CenterNetConfig | UltralyticsConfig | YoloConfig) -> Detector:
     module_name = _PLUGINS.get(config.type)
     if module_name is None:
         raise DetectorError(f"unknown detector type {config.type!r}; known: {sorted(_PLUGINS)}")

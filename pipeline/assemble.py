@@ -7,7 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-from detectors.attributes.annotate import BIKE_LABELS, AttributeAnnotator
+from detectors.attributes.annotate import AttributeAnnotator
+from detectors.coco import LARGE_VEHICLES
 from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
 from evidence.store import ContentStore
@@ -37,7 +38,9 @@ def build_parts(
     plates = None
     wants_plates = any(r.kind is ViolationKind.MUCK_TRUCK for r in camera_rules)
     if camera.read_plates or (camera.read_plates is None and wants_plates):
-        plates = PlateStep(models.plates)
+        plates = PlateStep(
+            models.plates, labels=watched_group(camera_rules, ViolationKind.MUCK_TRUCK) or LARGE_VEHICLES
+        )
     attributes = attribute_step(camera_rules, models)
     source = open_source(camera, source_override)
     parameters: dict[str, object] = {
@@ -87,12 +90,19 @@ def attribute_step(rules: list[RuleConfig], models: SharedModels) -> AttributeSt
     users = [r for r in rules if r.kind in (ViolationKind.MUCK_TRUCK, ViolationKind.SHARED_BIKE_MISPARKED)]
     if not users:
         return None
-    bike_rules = [r for r in users if r.kind is ViolationKind.SHARED_BIKE_MISPARKED]
-    bike_labels = frozenset(label for r in bike_rules for label in (r.labels or BIKE_LABELS)) or BIKE_LABELS
     return AttributeStep(
-        AttributeAnnotator(cover=models.cover, bike_labels=bike_labels),
+        AttributeAnnotator(
+            cover=models.cover,
+            truck_labels=watched_group(rules, ViolationKind.MUCK_TRUCK),
+            bike_labels=watched_group(rules, ViolationKind.SHARED_BIKE_MISPARKED),
+        ),
         min_confidence=min(r.min_confidence for r in users),
     )
+
+
+def watched_group(rules: list[RuleConfig], kind: ViolationKind) -> frozenset[str]:
+    """Every label the camera's rules of ``kind`` count (their class groups together)."""
+    return frozenset(label for r in rules if r.kind is kind for label in (r.watched_labels() or ()))
 
 
 def static_foreground(camera: CameraConfig, rules: list[RuleConfig]) -> StaticForeground | None:

@@ -17,6 +17,7 @@ from shapely import Polygon
 from shapely.validation import explain_validity
 
 from detectors.attributes.truck_cover import CoverState
+from detectors.coco import LARGE_VEHICLES, TWO_WHEELERS
 from detectors.config import DetectorConfig, NanoDetConfig
 from evidence.types import ViolationKind
 
@@ -158,6 +159,14 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+# The class group each rule kind watches when its config leaves `labels` empty; None: any non-traffic label.
+DEFAULT_LABELS: dict[ViolationKind, frozenset[str] | None] = {
+    ViolationKind.MUCK_TRUCK: LARGE_VEHICLES,
+    ViolationKind.STREET_STALL: None,
+    ViolationKind.SHARED_BIKE_MISPARKED: TWO_WHEELERS,
+}
+
+
 def _uncovered_only() -> list[CoverState]:
     return [CoverState.UNCOVERED]
 
@@ -179,10 +188,13 @@ class ScheduleWindow(_Section):
 
 
 class _RuleBase(_Section):
+    kind: ViolationKind  # each concrete rule narrows it to its own Literal
     name: str = Field(..., min_length=1, max_length=128, pattern=r"^[\w.-]+$")
     camera: str = Field(..., description="Camera id the rule watches.")
     zone: str = Field(..., description="Zone name on that camera (the watched area).")
-    labels: list[str] | None = Field(None, description="Detector labels that count; null = the kind's defaults.")
+    labels: list[str] | None = Field(
+        None, description="Detector labels that count (a class group); null = the kind's defaults (DEFAULT_LABELS)."
+    )
     min_confidence: float = Field(0.2, ge=0, le=1, description="Ignore track updates below this score.")
     min_dwell_s: float = Field(60.0, ge=0, le=86_400, description="Seconds an object must stay before it fires.")
     stationary_tolerance: float = Field(
@@ -198,6 +210,10 @@ class _RuleBase(_Section):
         description="'zone': one violation per zone per cooldown (a stall or a bike pile is one case); "
         "'object': one per tracked object. Default: zone for stalls and bikes, object for trucks.",
     )
+
+    def watched_labels(self) -> frozenset[str] | None:
+        """The labels this rule counts: its own ``labels``, else its kind's group; None = any non-traffic label."""
+        return frozenset(self.labels) if self.labels is not None else DEFAULT_LABELS[self.kind]
 
 
 class MuckTruckRuleConfig(_RuleBase):
@@ -411,6 +427,10 @@ def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:
         for source in camera.inputs:
             if source.path is not None and not source.path.is_absolute():
                 source.path = base / source.path
+    for section, key in ((config.detector, "model_path"), (config.detector, "weights")):
+        value = getattr(section, key, None)
+        if isinstance(value, Path) and not value.is_absolute():
+            setattr(section, key, base / value)
     for name in ("evidence_dir", "outbox_path"):
         value = getattr(config.storage, name)
         if not value.is_absolute():

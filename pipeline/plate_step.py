@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from detectors.base import Image
+from detectors.coco import LARGE_VEHICLES
 from detectors.plates.reader import UNREADABLE, PlateReader
 from detectors.plates.voting import PlateVote
 from pipeline.types import Track
@@ -15,7 +16,7 @@ from pipeline.types import Track
 @dataclass
 class PlateStep:
     reader: PlateReader
-    labels: frozenset[str] = frozenset({"truck"})
+    labels: frozenset[str] = LARGE_VEHICLES  # the muck-truck rules' class group
     min_votes: int = 2
     margin: float = 0.05  # plates sit on the box edge: widen the crop a little
     min_confidence: float = 0.3  # low-scoring "trucks" are mostly clutter: not worth a plate read

@@ -9,10 +9,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from detectors.base import DetectorError, ModelFileMissing
+from detectors.catalog import ModelNotRegistered, resolve_yolo
 from detectors.coco import COCO80
 from detectors.config import UltralyticsConfig, YoloConfig
+from detectors.plugins.yolo_onnx import inspect_export
+from detectors.registry import WEAK_FALLBACK
 from pipeline.config import InputRole, NonsiteConfig
-from pipeline.rules import DEFAULT_LABELS
 from pipeline.sources.probe import probe_resolution, zone_problems
 from pipeline.static_foreground import STATIC_LABEL
 
@@ -34,8 +37,7 @@ def preflight(config: NonsiteConfig, *, check_inputs: bool = True) -> Findings:
         _inputs(config, found)
     _storage(config, found)
     _database(config, found)
-    _detector(config, found)
-    _labels(config, found)
+    _labels(config, _detector(config, found), found)
     return found
 
 
@@ -85,28 +87,53 @@ def _database(config: NonsiteConfig, found: Findings) -> None:
             found.errors.append(f"database.url: {folder} is not a folder, so {url.database} cannot be created")
 
 
-def _detector(config: NonsiteConfig, found: Findings) -> None:
+def _detector(config: NonsiteConfig, found: Findings) -> tuple[str, ...] | None:
+    """Checks the detector's model file; returns the labels it reports (None: known only once it is loaded)."""
     detector = config.detector
     if isinstance(detector, UltralyticsConfig):
         if not detector.weights.exists():
             found.errors.append(f"detector.weights: {detector.weights} not found (weights are never downloaded)")
-        return
+        return None
+    if isinstance(detector, YoloConfig):
+        return _yolo_labels(detector, found)
     if not detector.model_path.is_file():
         found.errors.append(f"detector.model_path: {detector.model_path} not found (run `make models`)")
+    return COCO80
 
 
-def _labels(config: NonsiteConfig, found: Findings) -> None:
-    """Warn about rule labels the detector can never produce: such a rule never fires."""
+def _yolo_labels(detector: YoloConfig, found: Findings) -> tuple[str, ...] | None:
+    """A YOLO export is read (not run) here: a segmentation model, a corrupt file or an unregistered name is an
+    error now rather than at start-up; a missing one with ``fallback: nanodet`` is a warning."""
+    try:
+        return inspect_export(resolve_yolo(detector)).labels
+    except DetectorError as exc:
+        if detector.fallback and isinstance(exc, ModelFileMissing | ModelNotRegistered):
+            found.warnings.append(f"detector: {exc}; {WEAK_FALLBACK}")
+            return COCO80
+        found.errors.append(f"detector: {exc}")
+        return None
+
+
+def _labels(config: NonsiteConfig, labels: tuple[str, ...] | None, found: Findings) -> None:
+    """A rule none of whose labels the detector reports can never fire (an error); one that misses only some of
+    its labels is weakened (a warning)."""
+    if labels is None:
+        return
     detector = config.detector
-    if isinstance(detector, UltralyticsConfig | YoloConfig):
-        return  # its label set is known only once the model is loaded
-    produced = {detector.class_map.get(label, label) for label in COCO80} | {STATIC_LABEL}
+    produced = {detector.class_map.get(label, label) for label in labels} | {STATIC_LABEL}
     if detector.keep_labels is not None:
         produced &= set(detector.keep_labels) | {STATIC_LABEL}
     for index, rule in enumerate(config.rules):
-        labels = rule.labels if rule.labels is not None else DEFAULT_LABELS[rule.kind]
-        unknown = sorted(set(labels or []) - produced)
-        if unknown:
-            found.warnings.append(
-                f"rules[{index}] ({rule.name}): the detector never reports {unknown}; those labels never match"
+        watched = rule.watched_labels()
+        if watched is None:
+            continue
+        unknown = sorted(watched - produced)
+        where = f"rules[{index}] ({rule.name})"
+        if unknown and not watched & produced:
+            found.errors.append(
+                f"{where}: the detector reports none of {sorted(watched)}, so this {rule.kind.value} rule can "
+                f"never fire; use a model with {' or '.join(sorted(watched))} among its classes, or set the rule's "
+                "`labels` (or the detector's `class_map`)"
             )
+        elif unknown:
+            found.warnings.append(f"{where}: the detector never reports {unknown}; those labels never match")

@@ -21,12 +21,6 @@ logger = logging.getLogger(__name__)
 
 _EVENT_NAMESPACE = uuid.UUID("6f1c8f3e-5b7a-4c8e-9a59-0d8a3c1e2b47")
 
-# Labels a rule watches when its config leaves `labels` empty. None means "any label not excluded".
-DEFAULT_LABELS: dict[ViolationKind, list[str] | None] = {
-    ViolationKind.MUCK_TRUCK: ["truck"],
-    ViolationKind.STREET_STALL: None,
-    ViolationKind.SHARED_BIKE_MISPARKED: ["bicycle"],
-}
 # Moving traffic is never a stall, whatever the detector calls the goods around it.
 STALL_EXCLUDED = frozenset(
     {
@@ -115,7 +109,7 @@ class Rule:
 
     def _watches(self, track: Track) -> bool:
         config = self.config
-        labels = config.labels if config.labels is not None else DEFAULT_LABELS[config.kind]
+        labels = config.watched_labels()
         if labels is None:
             return track.label not in STALL_EXCLUDED
         if isinstance(config, SharedBikeRuleConfig) and config.require_shared:

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.cli import main
 from tests.conftest import CLIP_27, needs_data
+from tests.test_yolo_onnx import _tiny_model
 
 GOOD = """\
 cameras:
@@ -78,9 +79,51 @@ def test_check_config_and_run_refuse_what_would_fail_later(tmp_path: Path, capsy
 
 @needs_data
 def test_a_rule_label_the_detector_never_reports_is_a_warning(tmp_path: Path, capsys) -> None:
-    path = config(tmp_path, "    zone: pavement\n", "    zone: pavement\n    labels: [unicorn]\n")
+    path = config(tmp_path, "    zone: pavement\n", "    zone: pavement\n    labels: [bicycle, unicorn]\n")
     assert main(["check-config", str(path)]) == 0
     assert "the detector never reports ['unicorn']" in capsys.readouterr().err
+
+
+MUCK_RULE = """\
+      - name: road
+        kind: watched_road
+        polygon: [[0, 0], [900, 0], [900, 900]]
+rules:
+  - name: trucks
+    kind: muck_truck
+    camera: cam
+    zone: road
+"""
+
+
+@needs_data
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        # A three-class model: a muck-truck rule (and the bike rule) could never fire.
+        (lambda p: _tiny_model(p, [1, 7, 100], "{0: 'a', 1: 'b', 2: 'c'}"), "reports none of ['bus', 'truck']"),
+        (lambda p: _tiny_model(p, [1, 7, 100], "{0: 'a', 1: 'b', 2: 'c'}", task="segment"), "YOLO segment model"),
+        (lambda p: p.write_bytes(b"\x08\x07 not protobuf" * 20) and p, "not a readable ONNX model"),
+        (lambda p: p.with_name("absent.onnx"), "model file not found"),
+    ],
+)
+def test_check_config_refuses_a_yolo_model_that_cannot_serve_the_rules(tmp_path: Path, capsys, model, expected) -> None:
+    path = model(tmp_path / "model.onnx")
+    detector = f"detector:\n  type: yolo\n  model_path: {path}\n  runtime: onnxruntime\nstorage:\n"
+    text = config(tmp_path, "storage:\n", detector).read_text()
+    (tmp_path / "config.yaml").write_text(text.replace("rules:\n", MUCK_RULE, 1))
+    fails_cleanly(["check-config", str(tmp_path / "config.yaml")], capsys, expected)
+    fails_cleanly(["run", "--config", str(tmp_path / "config.yaml"), "--no-push"], capsys, expected)
+
+
+@needs_data
+def test_an_unregistered_model_stops_the_run_unless_a_fallback_is_named(tmp_path: Path, capsys) -> None:
+    detector = "detector:\n  type: yolo\n  model: not-registered-here\nstorage:\n"
+    path = config(tmp_path, "storage:\n", detector)
+    fails_cleanly(["check-config", str(path)], capsys, "model 'not-registered-here' is not in the catalog")
+    path.write_text(path.read_text().replace("not-registered-here\n", "not-registered-here\n  fallback: nanodet\n"))
+    assert main(["check-config", str(path)]) == 0
+    assert "detection will be weak" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

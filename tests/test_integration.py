@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from detectors.attributes.truck_cover import DEFAULT_HEAD_PATH
+from detectors.catalog import load_catalog
 from pipeline.cli import main
 from pipeline.rules import overlap_of_smaller
+from tests.test_yolo_onnx import MODELS
 
 # Ground truth by eye, from ../shared/data label files.
 GOODS_25 = (1590, 360, 1840, 540)
@@ -70,7 +72,14 @@ def test_evidence_is_sealed_with_hashes_and_manifest(chain: dict[str, Any]) -> N
         provenance = manifest["provenance"]
         assert provenance["config_sha256"] == hashlib.sha256(chain["config"].read_bytes()).hexdigest()
         roles = {m["role"]: m for m in provenance["models"]}
-        assert roles["detector"]["model_id"] == "nanodet-coco80-416"
+        # The sample config runs the registered YOLO11n (`make models` registers ../shared/models), else NanoDet.
+        registered = load_catalog().models.get("yolo11n")
+        if (MODELS / "yolo11n_640.onnx").is_file():
+            assert registered is not None, "`make models` registers ../shared/models/yolo11n_640.onnx"
+            assert roles["detector"]["model_id"] == "yolo-yolo11n-openvino"
+            assert roles["detector"]["sha256"] == registered.sha256
+        else:
+            assert roles["detector"]["model_id"] == "nanodet-coco80-416"
         for model in roles.values():
             assert len(model["sha256"]) == 64
         assert roles["cover_head"]["sha256"] == hashlib.sha256(DEFAULT_HEAD_PATH.read_bytes()).hexdigest()

@@ -105,7 +105,7 @@ def test_what_a_model_file_claims_is_checked(tmp_path: Path, shape, names, task,
 def test_a_corrupt_or_missing_onnx_file_is_a_clear_error(tmp_path: Path, runtime: str) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"\x08\x07 not really protobuf" * 10)
-    with pytest.raises(DetectorError, match="cannot load ONNX model"):
+    with pytest.raises(DetectorError, match="not a readable ONNX model"):
         create_detector(YoloConfig(model_path=broken, runtime=runtime))
     with pytest.raises(DetectorError, match="model file not found"):
         create_detector(YoloConfig(model_path=tmp_path / "absent.onnx", runtime=runtime))

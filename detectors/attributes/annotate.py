@@ -8,35 +8,36 @@ from typing import Any
 from detectors.attributes.bike import BikeConfig, bike_attributes, is_fallen
 from detectors.attributes.truck_cover import CoverClassifier
 from detectors.base import Image
+from detectors.coco import LARGE_VEHICLES, TWO_WHEELERS
 from detectors.types import Detections
-
-TRUCK_LABELS = frozenset({"truck"})
-BIKE_LABELS = frozenset({"bicycle"})
 
 
 class AttributeAnnotator:
     """One call per box: ``attributes_for(image, label, box)``; ``annotate`` does a whole Detections.
 
     Args:
-        bike_labels: labels that get bike attributes. At CCTV resolution parked bikes are often called
-            "motorcycle", and shared e-bikes are motorcycles, so a bike rule may widen this.
+        truck_labels: labels that get the cover classifier (the muck-truck rules' class group).
+        bike_labels: labels that get bike attributes (the bike rules' group). At CCTV resolution parked bikes
+            are often called "motorcycle", and shared e-bikes are motorcycles.
     """
 
     def __init__(
         self,
         cover: CoverClassifier | None = None,
         bike: BikeConfig | None = None,
-        bike_labels: frozenset[str] = BIKE_LABELS,
+        truck_labels: frozenset[str] = LARGE_VEHICLES,
+        bike_labels: frozenset[str] = TWO_WHEELERS,
     ) -> None:
         self.cover = cover or CoverClassifier()
         self.bike = bike or BikeConfig()
-        self.bike_labels = bike_labels
+        self.truck_labels = truck_labels
+        self.bike_labels = bike_labels - truck_labels
 
     def handles(self, label: str) -> bool:
-        return label in TRUCK_LABELS or label in self.bike_labels
+        return label in self.truck_labels or label in self.bike_labels
 
     def attributes_for(self, image: Image, label: str, box: tuple[float, float, float, float]) -> dict[str, Any]:
-        if label in TRUCK_LABELS:
+        if label in self.truck_labels:
             result = self.cover.classify(image, box)
             return {"cover": result.state, "cover_confidence": result.confidence}
         if label in self.bike_labels:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -72,101 +73,106 @@ def model_names(metadata: dict[str, str], path: object) -> tuple[str, ...]:
     return tuple(str(names[i]) for i in sorted(names))
 
 
-@dataclass
-class _Runtime:
-    """One compiled model: what every runtime adapter gives the detector."""
+@dataclass(frozen=True)
+class YoloExport:
+    """What an ultralytics detection export declares, read from the file alone (no runtime needed)."""
 
-    run: Callable[[FloatArray], FloatArray]  # blob (1, 3, h, w) → the single output
-    input_shape: list[object]
-    output_shape: list[object]
-    outputs: int
-    inputs: int
+    path: Path
+    labels: tuple[str, ...]
+    input_hw: tuple[int, int]
+    layout: str  # ANCHORS or END_TO_END
     metadata: dict[str, str]
 
 
-def _onnxruntime(config: YoloConfig) -> tuple[_Runtime, str]:
-    session, sha256 = open_session(config.model_path, config.threads, hint=YOLO_HINT)
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    name = inputs[0].name
+def inspect_export(path: Path) -> YoloExport:
+    """Reads and checks an export: one image input, one detection output, class names in its metadata."""
+    if not path.is_file():
+        raise ModelFileMissing(path, YOLO_HINT)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises its own DecodeError (and others) for a file that is not ONNX
+        raise DetectorError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from exc
+    metadata = {p.key: p.value for p in model.metadata_props}
+    initialisers = {t.name for t in model.graph.initializer}
+    inputs = [_dims(i) for i in model.graph.input if i.name not in initialisers]
+    outputs = [_dims(o) for o in model.graph.output]
+    if metadata.get("task", "detect") != "detect":
+        raise DetectorError(f"{path} is a YOLO {metadata['task']} model; nonsite needs a detection model")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise DetectorError(
+            f"{path}: {len(inputs)} inputs and {len(outputs)} outputs; a YOLO detection export has one of each "
+            "(a segmentation or pose model has more)"
+        )
+    shape = inputs[0]
+    height, width = shape[2:] if len(shape) == 4 else (None, None)
+    if not (isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0):
+        raise DetectorError(f"{path}: input shape {shape} is not [batch, 3, height, width]")
+    labels = model_names(metadata, path)
+    layout = _layout(outputs[0], len(labels), path)
+    return YoloExport(path, labels, (height, width), layout, metadata)
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str | None]:
+    """A tensor's shape: ints where fixed, names (``"batch"``) or None where dynamic."""
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in value.type.tensor_type.shape.dim]
+
+
+Run = Callable[[FloatArray], FloatArray]  # blob (1, 3, h, w) → the single output
+
+
+def _onnxruntime(config: YoloConfig, path: Path) -> Run:
+    session, _ = open_session(path, config.threads, hint=YOLO_HINT)
+    name = session.get_inputs()[0].name
 
     def run(blob: FloatArray) -> FloatArray:
         return np.asarray(session.run(None, {name: blob})[0], np.float32)
 
-    runtime = _Runtime(
-        run=run,
-        input_shape=list(inputs[0].shape),
-        output_shape=list(outputs[0].shape),
-        outputs=len(outputs),
-        inputs=len(inputs),
-        metadata=dict(session.get_modelmeta().custom_metadata_map),
-    )
-    return runtime, sha256
+    return run
 
 
-def _openvino(config: YoloConfig) -> tuple[_Runtime, str]:
-    if not config.model_path.is_file():
-        raise ModelFileMissing(config.model_path, YOLO_HINT)
+def _openvino(config: YoloConfig, path: Path) -> Run:
+    import openvino
+
     try:
-        import openvino
-    except ImportError as exc:
-        raise DetectorError("runtime: openvino needs the extra: pip install 'nonsite[openvino]'") from exc
-    try:
-        metadata = {p.key: p.value for p in onnx.load(str(config.model_path), load_external_data=False).metadata_props}
         core = openvino.Core()
-        compiled = core.compile_model(
-            core.read_model(str(config.model_path)), "CPU", {"INFERENCE_NUM_THREADS": config.threads}
-        )
-    except Exception as exc:  # OpenVINO and protobuf raise their own types for unreadable files
-        raise DetectorError(f"cannot load ONNX model {config.model_path} with OpenVINO: {exc}") from exc
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_NUM_THREADS": config.threads})
+    except Exception as exc:  # OpenVINO raises its own types for graphs it cannot compile
+        raise DetectorError(f"cannot load ONNX model {path} with OpenVINO: {exc}") from exc
     output = compiled.output(0)
 
     def run(blob: FloatArray) -> FloatArray:
         return np.asarray(compiled(blob)[output], np.float32)
 
-    runtime = _Runtime(
-        run=run,
-        input_shape=[int(d) for d in compiled.input(0).get_partial_shape().to_shape()],
-        output_shape=[int(d) for d in output.get_partial_shape().to_shape()],
-        outputs=len(compiled.outputs),
-        inputs=len(compiled.inputs),
-        metadata=metadata,
-    )
-    return runtime, file_sha256(config.model_path)
+    return run
 
 
-RUNTIMES: dict[str, Callable[[YoloConfig], tuple[_Runtime, str]]] = {
+RUNTIMES: dict[str, Callable[[YoloConfig, Path], Run]] = {
     "onnxruntime": _onnxruntime,
     "openvino": _openvino,
 }
 
 
 class YoloOnnxDetector(OneImageAtATime):
-    """One image per run (ultralytics exports have a fixed batch of 1 unless exported ``dynamic``)."""
+    """One image per run (ultralytics exports have a fixed batch of 1 unless exported ``dynamic``).
 
-    def __init__(self, config: YoloConfig) -> None:
+    ``path`` is the export to run: ``config.model_path``, or the file ``config.model`` names in the catalog.
+    """
+
+    def __init__(self, config: YoloConfig, path: Path) -> None:
         self.config = config
-        self._runtime, sha256 = RUNTIMES[config.runtime](config)
-        runtime = self._runtime
-        if runtime.inputs != 1 or runtime.outputs != 1:
-            raise DetectorError(
-                f"{config.model_path}: {runtime.inputs} inputs and {runtime.outputs} outputs; a YOLO detection "
-                "export has one of each (a segmentation or pose model has more)"
-            )
-        shape = runtime.input_shape
-        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
-            raise DetectorError(f"{config.model_path}: input shape {shape} is not [batch, 3, height, width]")
-        self.input_hw = (int(shape[2]), int(shape[3]))  # type: ignore[call-overload]
-        labels = model_names(runtime.metadata, config.model_path)
-        self._layout = _layout(runtime.output_shape, len(labels), config.model_path)
-        model_id = f"yolo-{config.model_path.stem}-{config.runtime}"
-        self.info = ModelInfo(model_id=model_id, sha256=sha256, labels=labels)
+        export = inspect_export(path)
+        self.input_hw = export.input_hw
+        self._layout = export.layout
+        self._run = RUNTIMES[config.runtime](config, path)
+        model_id = f"yolo-{config.model or path.stem}-{config.runtime}"
+        self.info = ModelInfo(model_id=model_id, sha256=file_sha256(path), labels=export.labels)
 
     def detect(self, image: Image) -> Detections:
         check_image(image)
         h, w = image.shape[:2]
         fitted, box = letterbox(image, self.input_hw)
         blob = np.ascontiguousarray(fitted[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        output = self._runtime.run(blob)
+        output = self._run(blob)
         xyxy, scores, classes, suppressed = decode(output[0], self._layout)
         return finish(
             box.to_image(xyxy), scores, classes, self.info.labels, self.config, (w, h), run_nms=not suppressed
@@ -177,7 +183,7 @@ YOLO_HINT = "bring a YOLO ONNX export (e.g. ../shared/models/yolo11n_640.onnx); 
 ANCHORS, END_TO_END = "anchors", "end_to_end"
 
 
-def _layout(shape: list[object], classes: int, path: object) -> str:
+def _layout(shape: list[int | str | None], classes: int, path: object) -> str:
     dims = [d for d in shape[1:] if isinstance(d, int)]
     if len(dims) == 2 and dims[0] == 4 + classes:
         return ANCHORS
@@ -201,4 +207,6 @@ def decode(output: FloatArray, layout: str) -> tuple[FloatArray, FloatArray, npt
 
 
 def create(config: YoloConfig) -> YoloOnnxDetector:
-    return YoloOnnxDetector(config)
+    from detectors.catalog import resolve_yolo
+
+    return YoloOnnxDetector(config, resolve_yolo(config))
