@@ -155,17 +155,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{args.folder}: no labels found (no labels.csv under it, or only empty ones; "
             "format: file,class,x1,y1,x2,y2)"
         )
-    config = load_config(args.config) if args.config else None
-    detector = _detector_for(config)
+    detectors = [_detector_for(load_config(path)) for path in args.config] if args.config else [_detector_for(None)]
     plates = PlateReader()
     annotator = AttributeAnnotator()
-    report = evaluation.Report()
+    # One report per detector (backend); plates and attributes do not depend on it and go in the first.
+    reports = [evaluation.Report() for _ in detectors]
+    report = reports[0]
     for file, rows in tqdm(sorted(evaluation.by_file(labels).items()), desc="eval", unit="image", disable=None):
         image = read_bgr(args.folder / file)
-        start = time.perf_counter()
-        detections = detector.detect(image)
-        report.latency_ms["detect"].append((time.perf_counter() - start) * 1000)
-        evaluation.score_detections(report, rows, detections)
+        for detector, scored in zip(detectors, reports, strict=True):
+            start = time.perf_counter()
+            detections = detector.detect(image)
+            scored.latency_ms["detect"].append((time.perf_counter() - start) * 1000)
+            evaluation.score_detections(scored, rows, detections)
         if any(evaluation.is_plate(row) for row in rows):
             start = time.perf_counter()
             reads = plates.read(image)
@@ -175,8 +177,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
             start = time.perf_counter()
             evaluation.score_attributes(report, rows, _on_labelled_box(annotator, image))
             report.latency_ms["attributes"].append((time.perf_counter() - start) * 1000)
-    summary = evaluation.summarise(report)
-    print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else evaluation.format_summary(summary))
+    summaries: dict[str, dict[str, Any]] = {}
+    for number, (detector, scored) in enumerate(zip(detectors, reports, strict=True), 1):
+        key = (
+            detector.info.model_id if detector.info.model_id not in summaries else f"{detector.info.model_id} #{number}"
+        )
+        summaries[key] = evaluation.summarise(scored)
+    if args.json:
+        only = len(summaries) == 1
+        print(json.dumps(next(iter(summaries.values())) if only else summaries, ensure_ascii=False, indent=2))
+        return 0
+    for model_id, summary in summaries.items():
+        print(f"== detector {model_id} ==" if len(summaries) > 1 else f"detector {model_id}")
+        print(evaluation.format_summary(summary))
     return 0
 
 
@@ -459,8 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="score detector and plate reader on a labelled folder (../shared/data format)")
     p.add_argument("folder", type=Path, help="root holding */labels.csv (e.g. ../shared/data)")
-    p.add_argument("--config", type=Path, help="take the detector settings from this config")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        help="take the detector settings from this config; give it several times to score each backend in one run",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON (one object per detector if several)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("run", help="process the configured sources to completion and file the violations")

@@ -1,7 +1,9 @@
 """Scoring against labelled folders in the ../shared/data CSV format (``file,class,x1,y1,x2,y2``).
 
 Object labels are mapped to detector labels (``truck_*`` → ``truck``, bikes → ``bicycle``, ``plate_*`` →
-plates); ``image:*`` rows are image-level facts. Detections match labels greedily by IoU, best score first.
+plates); ``image:*`` rows are image-level facts. A labelled truck is found by a box of the class group the
+muck-truck rule watches (truck or bus), a bike by a two-wheeler box (bicycle or motorcycle), as the rules count
+them. Detections match labels greedily by IoU, best score first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.coco import LARGE_VEHICLES, TWO_WHEELERS
 from detectors.plates.reader import UNREADABLE
 from detectors.types import Detections
 
@@ -30,6 +33,10 @@ CLASS_MAP: dict[str, str] = {
     "bicycle_": "bicycle",
     "plate_": "plate",
 }
+
+
+# Detector labels that find a label of each scored class: the class groups the rules watch.
+DETECTION_GROUPS: dict[str, frozenset[str]] = {"truck": LARGE_VEHICLES, "bicycle": TWO_WHEELERS}
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,8 @@ def score_detections(report: Report, rows: list[Label], detections: Detections) 
         elif target != "plate":
             wanted[target].append(row.box)
     for target, boxes in wanted.items():
-        chosen = detections.select(detections.label == target)
+        group = sorted(DETECTION_GROUPS.get(target, {target}))
+        chosen = detections.select(np.isin(detections.label.astype(str), group))
         found = [(_box(chosen.xyxy[i]), float(chosen.confidence[i])) for i in range(len(chosen))]
         tp, fp, fn = match(boxes, found, 0.5)
         score = report.classes[target]

@@ -15,7 +15,7 @@ from detectors.images import ImageReadError, read_bgr
 from detectors.plates.colour import PlateColour, plate_colour
 from detectors.plates.formats import is_valid_plate
 from detectors.plates.reader import PlateRead, PlateReader
-from detectors.plates.rectify import aspect, order_corners, rectify, split_double_row
+from detectors.plates.rectify import aspect, extend_upwards, full_extent, order_corners, rectify, split_double_row
 from detectors.plates.voting import PlateVote
 from pipeline.cli import main
 from tests.conftest import DATA, needs_data
@@ -237,3 +237,24 @@ def test_plate_step_gives_up_on_a_track_without_a_visible_plate() -> None:
         (truck_now,) = step.update(blank, [truck])
     assert reader.calls == 3
     assert truck_now.attributes.plate is None
+
+
+@needs_data
+@pytest.mark.parametrize("bottom_share", [0.33, 0.36, 0.4])
+def test_a_double_row_plate_found_by_its_bottom_row_alone_is_read_whole(bottom_share: float) -> None:
+    """Plate detectors trained on single-row plates often box only the five-character row of a yellow double-row
+    plate; the reader looks above that row for the province + letter row (GA 36 proportions)."""
+    image = read_bgr(DATA / "license_plate" / "images" / "hyperlpr_hyperlpr_pip_pkg_test_images_test_db2.jpg")
+    reader = PlateReader()
+    (found,) = reader.detector.detect(image)
+    tl, tr, br, bl = order_corners(found.corners)
+    bottom_row = np.array([tl + (bl - tl) * bottom_share, tr + (br - tr) * bottom_share, br, bl], np.float32)
+    assert aspect(bottom_row) > 2.3, "the bottom row alone looks like a single-row plate"
+    read = reader._read_one(image, found.xyxy, bottom_row, found.score)
+    assert (read.text, read.rows) == ("京AP7901", 2)
+
+
+def test_the_plate_box_is_its_full_extent() -> None:
+    corners = np.array([[10, 12], [60, 9], [61, 30], [9, 33]], np.float32)
+    assert full_extent((11.0, 11.0, 59.0, 31.0), corners) == (9.0, 9.0, 61.0, 33.0)
+    assert extend_upwards(corners, 0.5)[0].tolist() == [10.5, 1.5]  # top-left moves up half the left side

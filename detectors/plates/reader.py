@@ -19,6 +19,8 @@ from detectors.plates.rectify import (
     DOUBLE_WH,
     SINGLE_WH,
     aspect,
+    extend_upwards,
+    full_extent,
     order_corners,
     rectify,
     split_double_row,
@@ -71,7 +73,18 @@ class PlateReader:
     def _read_one(
         self, image: Image, box: tuple[float, float, float, float], corners: np.ndarray, det_score: float
     ) -> PlateRead:
-        double = aspect(corners) < DOUBLE_ROW_MAX_ASPECT
+        corners = order_corners(corners)
+        read = self._read_quad(image, box, corners, det_score, double=aspect(corners) < DOUBLE_ROW_MAX_ASPECT)
+        if read.rows == 1 and read.text == UNREADABLE:
+            # Perhaps only the bottom row of a double-row plate was found: read it again with the row above it.
+            again = self._read_quad(image, box, extend_upwards(corners), det_score, double=True)
+            if again.text != UNREADABLE:
+                return again
+        return read
+
+    def _read_quad(
+        self, image: Image, box: tuple[float, float, float, float], corners: np.ndarray, det_score: float, double: bool
+    ) -> PlateRead:
         plate = rectify(image, corners, DOUBLE_WH if double else SINGLE_WH)
         if double:
             top, bottom = split_double_row(plate)
@@ -87,7 +100,7 @@ class PlateReader:
             raw_text=raw,
             color=plate_colour(plate),
             rows=2 if double else 1,
-            box=box,
-            corners=[[round(float(x), 1), round(float(y), 1)] for x, y in order_corners(corners)],
+            box=full_extent(box, corners),
+            corners=[[round(float(x), 1), round(float(y), 1)] for x, y in corners],
             confidence=confidence,
         )

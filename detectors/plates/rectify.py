@@ -11,6 +11,10 @@ from detectors.base import Image
 SINGLE_WH = (168, 48)  # 440 x 140 mm plate
 DOUBLE_WH = (132, 84)  # 440 x 220 mm double-row plate
 DOUBLE_ROW_MAX_ASPECT = 2.3  # a single-row plate is ~3.1 wide per unit height, a double-row one ~2.0
+# GA 36 double-row plate (440 x 220 mm): the province + letter row takes the top ~80 mm, the five-character row
+# the bottom ~140 mm; a detector trained on single-row plates often boxes only the bottom row, and the top row
+# then lies 80 / 140 ≈ 0.6 of that box's height above it.
+TOP_ROW_ABOVE_BOTTOM = 0.6
 
 
 def order_corners(points: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -25,6 +29,21 @@ def aspect(corners: npt.NDArray[np.float32]) -> float:
     width = float(np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
     height = float(np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
     return width / max(height, 1e-6)
+
+
+def extend_upwards(corners: npt.NDArray[np.float32], share: float = TOP_ROW_ABOVE_BOTTOM) -> npt.NDArray[np.float32]:
+    """The quadrilateral grown upwards along its own sides by ``share`` of its height (perspective kept)."""
+    tl, tr, br, bl = order_corners(corners)
+    return np.array([tl + (tl - bl) * share, tr + (tr - br) * share, br, bl], np.float32)
+
+
+def full_extent(
+    box: tuple[float, float, float, float], corners: npt.NDArray[np.float32]
+) -> tuple[float, float, float, float]:
+    """The plate's whole extent: the detector's box joined with its corners (the box alone hugs the corners)."""
+    xs, ys = corners[:, 0], corners[:, 1]
+    x1, y1, x2, y2 = box
+    return (min(x1, float(xs.min())), min(y1, float(ys.min())), max(x2, float(xs.max())), max(y2, float(ys.max())))
 
 
 def rectify(image: Image, corners: npt.NDArray[np.float32], size_wh: tuple[int, int]) -> Image:
