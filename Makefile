@@ -53,10 +53,12 @@ models: $(STAMP)
 SHARED_MODELS ?= ../shared/models
 YOLO_SOURCE := Ultralytics COCO-80, rebuilt from Ultralytics' own int8 TFLite export (see $(SHARED_MODELS)/README.md)
 register-yolo: $(STAMP)
-	@if [ -f $(SHARED_MODELS)/yolo11n_640.onnx ]; then \
-	  $(BIN)/nonsite models add $(SHARED_MODELS)/yolo11n_640.onnx --name yolo11n --source "YOLO11n 640, $(YOLO_SOURCE)" && \
-	  $(BIN)/nonsite models add $(SHARED_MODELS)/yolo26n_480.onnx --name yolo26n --source "YOLO26n 480, $(YOLO_SOURCE)"; \
-	else echo "no YOLO weights in $(SHARED_MODELS): the demo falls back to the embedded NanoDet (weak on trucks)"; fi
+	@found=0; for pair in yolo11n:yolo11n_640 yolo26n:yolo26n_480; do \
+	  name=$${pair%%:*}; file=$(SHARED_MODELS)/$${pair#*:}.onnx; \
+	  if [ -f $$file ]; then found=1; \
+	    $(BIN)/nonsite models add $$file --name $$name --source "$$name, $(YOLO_SOURCE)" || exit 1; fi; \
+	done; [ $$found = 1 ] || \
+	  echo "no YOLO weights in $(SHARED_MODELS): the demo falls back to the embedded NanoDet (weak on trucks)"
 
 demo: models
 	$(BIN)/nonsite demo --port $(PORT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,7 +80,13 @@ def save_catalog(catalog: Catalog, path: Path | None = None) -> None:
     path = path or catalog_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as fh:
-        fh.write(catalog.model_dump_json(indent=2) + "\n")
+        try:
+            fh.write(catalog.model_dump_json(indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError:
+            os.unlink(fh.name)
+            raise
     os.chmod(fh.name, 0o644)
     os.replace(fh.name, path)
 
@@ -117,12 +124,15 @@ def add_model(
     if not file.is_file():
         raise ModelFileMissing(file, "give the path of a YOLO .onnx export or .pt file")
     name = name or file.stem
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise DetectorError(f"{name!r} cannot be a model name (letters, digits, '.', '_', '-'); pass --name")
     catalog = load_catalog()
     existing = catalog.models.get(name)
     given_sha256 = file_sha256(file)
-    if existing is not None and existing.added_from_sha256 == given_sha256 and _intact(existing):
+    same_weights = existing is not None and existing.added_from_sha256 == given_sha256
+    if existing is not None and same_weights and _intact(existing) and (file == existing.path or file.suffix == ".pt"):
         return existing, False  # the same file again (a .pt is not exported twice)
-    if existing is not None and not replace:
+    if existing is not None and not same_weights and not replace:
         raise DetectorError(
             f"a different model is already registered as {name!r} ({existing.path}, sha256 "
             f"{existing.sha256[:12]}…); pick another --name or pass --replace"
@@ -151,6 +161,8 @@ def _intact(entry: CatalogEntry) -> bool:
 
 def export_pt(file: Path, name: str) -> Path:
     """Exports ultralytics weights to ONNX into the models folder (the weights file itself is not touched)."""
+    from detectors.plugins.yolo_onnx import inspect_export
+
     target = models_dir() / "user" / f"{name}.onnx"
     try:
         from ultralytics.models import YOLO
@@ -160,10 +172,16 @@ def export_pt(file: Path, name: str) -> Path:
             "(pip install 'nonsite[ultralytics]'), or register an ONNX export instead"
         ) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as work:
-        copy = Path(work) / file.name
+    # Exported beside the target (same file system, so the final rename cannot fail) and checked before it
+    # replaces anything.
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        copy = Path(work) / "weights.pt"
         copy.write_bytes(file.read_bytes())
-        exported = Path(YOLO(str(copy)).export(format="onnx", simplify=False, dynamic=False))
+        try:
+            exported = Path(YOLO(str(copy)).export(format="onnx", simplify=False, dynamic=False))
+        except Exception as exc:  # ultralytics raises many types (a .pt that is not YOLO weights, torch errors)
+            raise DetectorError(f"cannot export {file} to ONNX with ultralytics: {exc}") from exc
+        inspect_export(exported)
         os.replace(exported, target)
     return target
 

@@ -269,7 +269,9 @@ class TrackerConfig(_Section):
     high_conf_det_threshold: float = Field(
         0.5, ge=0, le=1, description="Detections above this are matched first and may start tracks (ByteTrack)."
     )
-    lost_track_buffer_s: float = Field(3.0, gt=0, description="How long a lost track can be re-found.")
+    lost_track_buffer_s: float = Field(
+        3.0, gt=0, le=60, description="How long a lost track can be re-found (at most the 60 s tracks are kept)."
+    )
     minimum_consecutive_frames: int = Field(2, ge=1, description="Frames before a new track gets an id.")
     minimum_iou_threshold: float = Field(0.1, ge=0, le=1)
 
@@ -427,10 +429,10 @@ def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:
         for source in camera.inputs:
             if source.path is not None and not source.path.is_absolute():
                 source.path = base / source.path
-    for section, key in ((config.detector, "model_path"), (config.detector, "weights")):
-        value = getattr(section, key, None)
-        if isinstance(value, Path) and not value.is_absolute():
-            setattr(section, key, base / value)
+    for key in ("model_path", "weights"):  # only paths written in the file (defaults are the models folder's)
+        value = getattr(config.detector, key, None)
+        if key in config.detector.model_fields_set and isinstance(value, Path) and not value.is_absolute():
+            setattr(config.detector, key, base / value)
     for name in ("evidence_dir", "outbox_path"):
         value = getattr(config.storage, name)
         if not value.is_absolute():

@@ -14,7 +14,7 @@ from detectors.catalog import ModelNotRegistered, resolve_yolo
 from detectors.coco import COCO80
 from detectors.config import UltralyticsConfig, YoloConfig
 from detectors.plugins.yolo_onnx import inspect_export
-from detectors.registry import WEAK_FALLBACK
+from detectors.registry import WEAK_FALLBACK, fallback_config
 from pipeline.config import InputRole, NonsiteConfig
 from pipeline.sources.probe import probe_resolution, zone_problems
 from pipeline.static_foreground import STATIC_LABEL
@@ -109,6 +109,9 @@ def _yolo_labels(detector: YoloConfig, found: Findings) -> tuple[str, ...] | Non
     except DetectorError as exc:
         if detector.fallback and isinstance(exc, ModelFileMissing | ModelNotRegistered):
             found.warnings.append(f"detector: {exc}; {WEAK_FALLBACK}")
+            fallback = fallback_config(detector)
+            if not fallback.model_path.is_file():
+                found.errors.append(f"detector.fallback: {fallback.model_path} not found (run `make models`)")
             return COCO80
         found.errors.append(f"detector: {exc}")
         return None

@@ -10,16 +10,20 @@ from pathlib import Path
 import pytest
 
 from detectors.catalog import load_catalog
+from detectors.types import Detections
 from pipeline.cli import main
 from pipeline.evaluation import (
     UNREADABLE_LABELS,
     ClassScore,
+    Label,
+    Report,
     expected_attributes,
     iou,
     is_plate,
     load_labels,
     mapped_class,
     match,
+    score_detections,
 )
 from tests.conftest import DATA, REPO, needs_data
 
@@ -120,3 +124,13 @@ def test_eval_scores_each_backend_in_one_run(tmp_path: Path, capsys: pytest.Capt
         # Measured 2026-12-01: YOLO11n finds 10/10 labelled trucks as truck or bus, NanoDet 5/10 at 0.12.
         yolo, nano = (reports[k]["classes"]["truck"]["tp"] for k in reports)
         assert yolo >= 0.8 * trucks and yolo > nano
+
+
+def test_a_labelled_truck_is_found_by_a_box_of_the_rules_class_group() -> None:
+    truck = Label(file="a.jpg", cls="truck_covered_net", box=(0.0, 0.0, 100.0, 100.0))
+    for label, found in (("bus", 1), ("truck", 1), ("car", 0)):
+        report = Report()
+        detections = Detections.from_arrays([[2.0, 2.0, 98.0, 99.0]], [0.9], [0], (label,))
+        score_detections(report, [truck], detections)
+        assert report.classes["truck"].true_positives == found, label
+        assert report.classes["truck"].false_negatives == 1 - found, label

@@ -112,3 +112,17 @@ def test_pt_weights_are_exported_once_into_the_models_folder(models_folder: Path
     exported = entry.path.stat().st_mtime_ns
     assert main(["models", "add", str(MODELS / "yolo11n.pt"), "--name", "y11"]) == 0
     assert entry.path.stat().st_mtime_ns == exported  # the same weights are not exported again
+
+
+def test_a_file_name_that_cannot_be_a_model_name_asks_for_one(tmp_path: Path, models_folder: Path, capsys) -> None:
+    odd = _tiny_model(tmp_path / "best (1).onnx", [1, 7, 100], THREE)
+    assert main(["models", "add", str(odd)]) == 2
+    assert "cannot be a model name" in capsys.readouterr().err and load_catalog().models == {}
+    moved = tmp_path / "moved.onnx"
+    odd.rename(moved)
+    assert main(["models", "add", str(moved), "--name", "tiny"]) == 0
+    elsewhere = tmp_path / "elsewhere.onnx"
+    elsewhere.write_bytes(moved.read_bytes())
+    moved.unlink()  # the same weights, now at another path: registered again without --replace
+    assert main(["models", "add", str(elsewhere), "--name", "tiny"]) == 0
+    assert load_catalog().models["tiny"].path == elsewhere

@@ -256,5 +256,6 @@ def test_a_double_row_plate_found_by_its_bottom_row_alone_is_read_whole(bottom_s
 
 def test_the_plate_box_is_its_full_extent() -> None:
     corners = np.array([[10, 12], [60, 9], [61, 30], [9, 33]], np.float32)
-    assert full_extent((11.0, 11.0, 59.0, 31.0), corners) == (9.0, 9.0, 61.0, 33.0)
+    assert full_extent((11.0, 11.0, 59.0, 31.0), corners, (100, 100)) == (9.0, 9.0, 61.0, 33.0)
+    assert full_extent((11.0, 11.0, 59.0, 31.0), corners - 10, (40, 40)) == (0.0, 0.0, 40.0, 31.0)  # clipped
     assert extend_upwards(corners, 0.5)[0].tolist() == [10.5, 1.5]  # top-left moves up half the left side

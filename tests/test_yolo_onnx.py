@@ -150,7 +150,7 @@ def test_the_buses_and_vans_in_the_clips_are_never_called_uncovered() -> None:
             for number, frame in enumerate(container.decode(video=0)):
                 if number % 10:
                     continue
-                image = frame.to_ndarray(format="bgr24")
+                image = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
                 found = detector.detect(image)
                 for box, label in zip(found.xyxy.tolist(), found.label, strict=True):
                     if label in states:

@@ -100,7 +100,7 @@ class PlateReader:
             raw_text=raw,
             color=plate_colour(plate),
             rows=2 if double else 1,
-            box=full_extent(box, corners),
+            box=full_extent(box, corners, (image.shape[1], image.shape[0])),
             corners=[[round(float(x), 1), round(float(y), 1)] for x, y in corners],
             confidence=confidence,
         )

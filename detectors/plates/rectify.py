@@ -38,12 +38,19 @@ def extend_upwards(corners: npt.NDArray[np.float32], share: float = TOP_ROW_ABOV
 
 
 def full_extent(
-    box: tuple[float, float, float, float], corners: npt.NDArray[np.float32]
+    box: tuple[float, float, float, float], corners: npt.NDArray[np.float32], image_wh: tuple[int, int]
 ) -> tuple[float, float, float, float]:
-    """The plate's whole extent: the detector's box joined with its corners (the box alone hugs the corners)."""
+    """The plate's whole extent: the detector's box joined with its corners (the box alone hugs the corners),
+    within the image."""
     xs, ys = corners[:, 0], corners[:, 1]
     x1, y1, x2, y2 = box
-    return (min(x1, float(xs.min())), min(y1, float(ys.min())), max(x2, float(xs.max())), max(y2, float(ys.max())))
+    w, h = image_wh
+    return (
+        max(0.0, min(x1, float(xs.min()))),
+        max(0.0, min(y1, float(ys.min()))),
+        min(float(w), max(x2, float(xs.max()))),
+        min(float(h), max(y2, float(ys.max()))),
+    )
 
 
 def rectify(image: Image, corners: npt.NDArray[np.float32], size_wh: tuple[int, int]) -> Image:
