@@ -20,7 +20,12 @@ class DetectorError(RuntimeError):
     """A detector cannot be created or run; the message says what to do."""
 
 
-class ModelFileMissing(DetectorError):
+class ModelUnavailable(DetectorError):
+    """The model a config names is not here (its file is gone, or it was never registered): the one failure a
+    ``fallback`` may stand in for. A model that is there but broken is another DetectorError."""
+
+
+class ModelFileMissing(ModelUnavailable):
     def __init__(self, path: Path, hint: str) -> None:
         super().__init__(f"model file not found: {path} ({hint})")
         self.path = path

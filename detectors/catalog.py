@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from detectors.base import DetectorError, ModelFileMissing, file_sha256
+from detectors.base import DetectorError, ModelFileMissing, ModelUnavailable, file_sha256
 from detectors.config import YoloConfig
 from detectors.paths import REPO_ROOT, models_dir
 
@@ -31,8 +31,6 @@ class CatalogEntry(BaseModel):
 
     name: str = Field(..., pattern=NAME_PATTERN)
     path: Path
-    format: str = "onnx"
-    task: str = "detect"
     classes: list[str]
     input_hw: tuple[int, int]
     sha256: str = Field(..., pattern=r"^[0-9a-f]{64}$")
@@ -49,7 +47,7 @@ class Catalog(BaseModel):
     models: dict[str, CatalogEntry] = Field(default_factory=dict)
 
 
-class ModelNotRegistered(DetectorError):
+class ModelNotRegistered(ModelUnavailable):
     def __init__(self, name: str, known: list[str]) -> None:
         listed = ", ".join(known) if known else "none yet"
         super().__init__(
@@ -91,11 +89,13 @@ def save_catalog(catalog: Catalog, path: Path | None = None) -> None:
     os.replace(fh.name, path)
 
 
-def resolve_yolo(config: YoloConfig) -> Path:
-    """The export a yolo detector config runs: its ``model_path``, or the file its catalog ``model`` names
-    (refused if that file changed since it was registered)."""
+def resolve_yolo(config: YoloConfig) -> tuple[Path, str]:
+    """The export a yolo detector config runs and its SHA-256: its ``model_path``, or the file its catalog
+    ``model`` names (refused if that file changed since it was registered)."""
     if config.model_path is not None:
-        return config.model_path
+        if not config.model_path.is_file():
+            raise ModelFileMissing(config.model_path, "bring a YOLO ONNX export; nothing is downloaded")
+        return config.model_path, file_sha256(config.model_path)
     assert config.model is not None  # the config allows exactly one of the two
     catalog = load_catalog()
     entry = catalog.models.get(config.model)
@@ -110,7 +110,7 @@ def resolve_yolo(config: YoloConfig) -> Path:
             f"catalog {entry.sha256[:12]}…); check where it came from, then: nonsite models add {entry.path} "
             f"--name {entry.name} --replace"
         )
-    return entry.path
+    return entry.path, sha256
 
 
 def add_model(
@@ -129,10 +129,12 @@ def add_model(
     catalog = load_catalog()
     existing = catalog.models.get(name)
     given_sha256 = file_sha256(file)
-    same_weights = existing is not None and existing.added_from_sha256 == given_sha256
-    if existing is not None and same_weights and _intact(existing) and (file == existing.path or file.suffix == ".pt"):
-        return existing, False  # the same file again (a .pt is not exported twice)
-    if existing is not None and not same_weights and not replace:
+    if existing is not None and existing.added_from_sha256 == given_sha256:
+        # The same weights again: nothing to do if they are still where the catalog says (a .pt's export, or
+        # this very file); otherwise register them where they are now.
+        if (file == existing.path or file.suffix == ".pt") and _intact(existing):
+            return existing, False
+    elif existing is not None and not replace:
         raise DetectorError(
             f"a different model is already registered as {name!r} ({existing.path}, sha256 "
             f"{existing.sha256[:12]}…); pick another --name or pass --replace"
@@ -144,7 +146,7 @@ def add_model(
         path=onnx_file,
         classes=list(export.labels),
         input_hw=export.input_hw,
-        sha256=file_sha256(onnx_file),
+        sha256=given_sha256 if onnx_file == file else file_sha256(onnx_file),
         added_from_sha256=given_sha256,
         licence=licence or export.metadata.get("license", "unknown (not in the export's metadata)"),
         source=source or f"{file} ({export.metadata.get('description', 'no description')})",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from detectors.base import Detector, DetectorError, ModelFileMissing
+from detectors.base import Detector, DetectorError, ModelUnavailable
 from detectors.config import CenterNetConfig, DetectorConfigBase, NanoDetConfig, UltralyticsConfig, YoloConfig
 
 logger = logging.getLogger(__name__)
@@ -24,8 +24,8 @@ def create_detector(config: NanoDetConfig | CenterNetConfig | UltralyticsConfig 
     not there runs NanoDet instead, with a warning."""
     try:
         return _create(config)
-    except (ModelFileMissing, DetectorError) as exc:
-        if not (isinstance(config, YoloConfig) and config.fallback and _is_missing(exc)):
+    except ModelUnavailable as exc:
+        if not (isinstance(config, YoloConfig) and config.fallback):
             raise
         logger.warning("detector: %s; %s", exc, WEAK_FALLBACK)
         return _create(fallback_config(config))
@@ -35,12 +35,6 @@ def fallback_config(config: YoloConfig) -> NanoDetConfig:
     """NanoDet with the yolo config's shared settings (confidence, NMS, class map, threads)."""
     shared = config.model_dump(include=set(DetectorConfigBase.model_fields))
     return NanoDetConfig.model_validate(shared)
-
-
-def _is_missing(exc: Exception) -> bool:
-    from detectors.catalog import ModelNotRegistered
-
-    return isinstance(exc, ModelFileMissing | ModelNotRegistered)
 
 
 def _create(config: NanoDetConfig | CenterNetConfig | UltralyticsConfig | YoloConfig) -> Detector:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from detectors.catalog import NAME_PATTERN, add_model, bundled_models, catalog_path, load_catalog
+from detectors.catalog import add_model, bundled_models, catalog_path, load_catalog
 
 
 def cmd_models_add(args: argparse.Namespace) -> int:
@@ -43,14 +43,6 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _name(text: str) -> str:
-    import re
-
-    if not re.fullmatch(NAME_PATTERN, text):
-        raise argparse.ArgumentTypeError(f"{text!r}: letters, digits, '.', '_' and '-' only, at most 64")
-    return text
-
-
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="the model catalog: register YOLO exports, list what is there")
     actions = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -61,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "into the models folder. Running it again with the same file changes nothing.",
     )
     add.add_argument("file", type=Path, metavar="FILE")
-    add.add_argument("--name", type=_name, help="catalog name (default: the file name without extension)")
+    add.add_argument("--name", help="catalog name (default: the file name without extension)")
     add.add_argument("--licence", help="licence of the weights (default: the export's own metadata)")
     add.add_argument("--source", help="where the weights came from (default: the file and its metadata)")
     add.add_argument("--replace", action="store_true", help="replace a different model registered under this name")

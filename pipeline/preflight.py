@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from detectors.base import DetectorError, ModelFileMissing
-from detectors.catalog import ModelNotRegistered, resolve_yolo
+from detectors.base import DetectorError, ModelUnavailable
+from detectors.catalog import resolve_yolo
 from detectors.coco import COCO80
 from detectors.config import UltralyticsConfig, YoloConfig
 from detectors.plugins.yolo_onnx import inspect_export
@@ -105,9 +105,10 @@ def _yolo_labels(detector: YoloConfig, found: Findings) -> tuple[str, ...] | Non
     """A YOLO export is read (not run) here: a segmentation model, a corrupt file or an unregistered name is an
     error now rather than at start-up; a missing one with ``fallback: nanodet`` is a warning."""
     try:
-        return inspect_export(resolve_yolo(detector)).labels
+        path, _ = resolve_yolo(detector)
+        return inspect_export(path).labels
     except DetectorError as exc:
-        if detector.fallback and isinstance(exc, ModelFileMissing | ModelNotRegistered):
+        if detector.fallback and isinstance(exc, ModelUnavailable):
             found.warnings.append(f"detector: {exc}; {WEAK_FALLBACK}")
             fallback = fallback_config(detector)
             if not fallback.model_path.is_file():

@@ -10,6 +10,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
+from detectors.coco import LARGE_VEHICLES, TWO_WHEELERS
 from detectors.types import Detections
 from pipeline.config import TrackerConfig
 from pipeline.types import Track, TrackAttributes
@@ -20,8 +21,8 @@ BYTETRACK_REFERENCE_FPS = 30.0
 # each other (a heavy truck is "truck" one frame and "bus" the next) share a group. Other labels share one more.
 TRACK_GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"person"}),
-    frozenset({"car", "truck", "bus", "train"}),
-    frozenset({"bicycle", "motorcycle"}),
+    LARGE_VEHICLES | {"car", "train"},
+    TWO_WHEELERS,
 )
 
 
@@ -115,8 +116,9 @@ class Tracker:
         stale = [t for t, history in self._history.items() if history.last_seen_s < pts_s]
         for track_id in stale:
             del self._history[track_id]
-        gone = set(stale)
-        self._ids = {key: track_id for key, track_id in self._ids.items() if track_id not in gone}
+        if stale:
+            gone = set(stale)
+            self._ids = {key: track_id for key, track_id in self._ids.items() if track_id not in gone}
         return stale
 
 

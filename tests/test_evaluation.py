@@ -118,8 +118,9 @@ def test_eval_scores_each_backend_in_one_run(tmp_path: Path, capsys: pytest.Capt
     expected = "yolo-yolo11n-openvino" if load_catalog().models.get("yolo11n") else "nanodet-coco80-416 #1"
     assert list(reports) == [expected.removesuffix(" #1"), "nanodet-coco80-416" + (" #2" if "#" in expected else "")]
     trucks = sum(1 for x in load_labels(DATA) if x.box and mapped_class(x.cls) == "truck")
-    for report in reports.values():
-        assert report["classes"]["truck"]["tp"] + report["classes"]["truck"]["fn"] == trucks
+    first, second = reports.values()
+    # Plates and attributes do not depend on the detector: read once, reported with the first backend only.
+    assert {"detect", "plates"} <= set(first["latency_ms"]) and set(second["latency_ms"]) == {"detect"}
     if expected.startswith("yolo"):
         # Measured 2026-12-01: YOLO11n finds 10/10 labelled trucks as truck or bus, NanoDet 5/10 at 0.12.
         yolo, nano = (reports[k]["classes"]["truck"]["tp"] for k in reports)

@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 
 from detectors.images import ImageReadError, read_bgr
 from detectors.plates.colour import PlateColour, plate_colour
-from detectors.plates.formats import is_valid_plate
+from detectors.plates.formats import is_bottom_row, is_valid_plate
 from detectors.plates.reader import PlateRead, PlateReader
 from detectors.plates.rectify import aspect, extend_upwards, full_extent, order_corners, rectify, split_double_row
 from detectors.plates.voting import PlateVote
@@ -259,3 +259,10 @@ def test_the_plate_box_is_its_full_extent() -> None:
     assert full_extent((11.0, 11.0, 59.0, 31.0), corners, (100, 100)) == (9.0, 9.0, 61.0, 33.0)
     assert full_extent((11.0, 11.0, 59.0, 31.0), corners - 10, (40, 40)) == (0.0, 0.0, 40.0, 31.0)  # clipped
     assert extend_upwards(corners, 0.5)[0].tolist() == [10.5, 1.5]  # top-left moves up half the left side
+
+
+@pytest.mark.parametrize(
+    ("text", "bottom"), [("P7901", True), ("12345", True), ("AB12挂", True), ("京AP7901", False), ("P790", False)]
+)
+def test_what_a_double_row_plates_bottom_row_reads_alone(text: str, bottom: bool) -> None:
+    assert is_bottom_row(text) is bottom

@@ -25,3 +25,12 @@ _PATTERNS = [
 def is_valid_plate(text: str) -> bool:
     """True when ``text`` follows one of the national plate formats."""
     return any(p.match(text) for p in _PATTERNS)
+
+
+_BOTTOM_ROW = re.compile(f"^{_BODY}{{4}}[{LETTERS}{DIGITS}挂学]$")
+
+
+def is_bottom_row(text: str) -> bool:
+    """True when ``text`` is what the bottom row of a double-row plate reads alone: five characters and no
+    province (the province and letter are on the top row)."""
+    return bool(_BOTTOM_ROW.match(text))

@@ -12,7 +12,7 @@ from detectors.base import Image, check_image
 from detectors.paths import default_model_path
 from detectors.plates.colour import PlateColour, plate_colour
 from detectors.plates.detector import PlateDetector
-from detectors.plates.formats import is_valid_plate
+from detectors.plates.formats import is_bottom_row, is_valid_plate
 from detectors.plates.recognizer import CtcRecognizer
 from detectors.plates.rectify import (
     DOUBLE_ROW_MAX_ASPECT,
@@ -75,8 +75,8 @@ class PlateReader:
     ) -> PlateRead:
         corners = order_corners(corners)
         read = self._read_quad(image, box, corners, det_score, double=aspect(corners) < DOUBLE_ROW_MAX_ASPECT)
-        if read.rows == 1 and read.text == UNREADABLE:
-            # Perhaps only the bottom row of a double-row plate was found: read it again with the row above it.
+        if read.rows == 1 and read.text == UNREADABLE and is_bottom_row(read.raw_text):
+            # Only the bottom row of a double-row plate was found: read it again with the row above it.
             again = self._read_quad(image, box, extend_upwards(corners), det_score, double=True)
             if again.text != UNREADABLE:
                 return again

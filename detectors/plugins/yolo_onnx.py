@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
-from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, OneImageAtATime, check_image, file_sha256
+from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, OneImageAtATime, check_image
 from detectors.config import YoloConfig
 from detectors.onnx_session import open_session
 from detectors.postprocess import finish
@@ -155,17 +155,18 @@ RUNTIMES: dict[str, Callable[[YoloConfig, Path], Run]] = {
 class YoloOnnxDetector(OneImageAtATime):
     """One image per run (ultralytics exports have a fixed batch of 1 unless exported ``dynamic``).
 
-    ``path`` is the export to run: ``config.model_path``, or the file ``config.model`` names in the catalog.
+    ``path`` is the export to run (``config.model_path``, or the file ``config.model`` names in the catalog) and
+    ``sha256`` its hash, recorded on every violation.
     """
 
-    def __init__(self, config: YoloConfig, path: Path) -> None:
+    def __init__(self, config: YoloConfig, path: Path, sha256: str) -> None:
         self.config = config
         export = inspect_export(path)
         self.input_hw = export.input_hw
         self._layout = export.layout
         self._run = RUNTIMES[config.runtime](config, path)
         model_id = f"yolo-{config.model or path.stem}-{config.runtime}"
-        self.info = ModelInfo(model_id=model_id, sha256=file_sha256(path), labels=export.labels)
+        self.info = ModelInfo(model_id=model_id, sha256=sha256, labels=export.labels)
 
     def detect(self, image: Image) -> Detections:
         check_image(image)
@@ -209,4 +210,4 @@ def decode(output: FloatArray, layout: str) -> tuple[FloatArray, FloatArray, npt
 def create(config: YoloConfig) -> YoloOnnxDetector:
     from detectors.catalog import resolve_yolo
 
-    return YoloOnnxDetector(config, resolve_yolo(config))
+    return YoloOnnxDetector(config, *resolve_yolo(config))
