@@ -61,6 +61,14 @@ class YoloConfig(DetectorConfigBase):
     runtime: Literal["openvino", "onnxruntime"] = Field(
         "openvino", description="Inference engine: OpenVINO runs YOLO about twice as fast as ONNX Runtime on CPU."
     )
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16 (OpenVINO, CPUs with AVX512-BF16 or AMX) runs about 1.6x faster with the same boxes on "
+        "the development data; fp32 gives the same detections on every CPU.",
+    )
+    max_batch: int = Field(
+        1, ge=1, le=32, description="Images (frames, zone crops) per inference; >1 frees the export's batch axis."
+    )
     fallback: Literal["nanodet"] | None = Field(
         None,
         description="When the model is not registered or its file is gone, run the embedded NanoDet instead "
@@ -71,6 +79,8 @@ class YoloConfig(DetectorConfigBase):
     def _one_model(self) -> YoloConfig:
         if (self.model is None) == (self.model_path is None):
             raise ValueError("give exactly one of `model` (a catalog name) and `model_path` (an .onnx file)")
+        if self.precision == "bf16" and self.runtime != "openvino":
+            raise ValueError("precision bf16 needs runtime: openvino (ONNX Runtime runs these exports in fp32)")
         return self
 
 

@@ -18,6 +18,11 @@ def open_session(path: Path, threads: int, hint: str = FETCH_HINT) -> tuple[ort.
     """A CPU inference session for ``path`` and the file's SHA-256."""
     if not path.is_file():
         raise ModelFileMissing(path, hint)
+    return cpu_session(str(path), threads, path), file_sha256(path)
+
+
+def cpu_session(model: str | bytes, threads: int, name: object) -> ort.InferenceSession:
+    """A CPU session for a model file (``str``) or serialised model (``bytes``); ``name`` is used in errors."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -26,7 +31,6 @@ def open_session(path: Path, threads: int, hint: str = FETCH_HINT) -> tuple[ort.
     # after a run would steal the next session's CPU.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
-        raise DetectorError(f"cannot load ONNX model {path}: {exc}") from exc
-    return session, file_sha256(path)
+        raise DetectorError(f"cannot load ONNX model {name}: {exc}") from exc

@@ -158,3 +158,67 @@ def test_the_buses_and_vans_in_the_clips_are_never_called_uncovered() -> None:
     assert len(states["bus"]) >= 10 and len(states["truck"]) >= 10, {k: len(v) for k, v in states.items()}
     everything = states["bus"] + states["truck"]
     assert CoverState.UNCOVERED not in everything, everything
+
+
+@needs_yolo
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_batches_give_the_boxes_of_one_image_at_a_time(runtime: str) -> None:
+    """max_batch frees the export's batch axis; several frames (of different sizes) in one inference must give
+    exactly what each gives alone."""
+    images = [read_bgr(DATA / label.file) for label in load_labels(DATA) if label.cls.startswith("truck_")][:3]
+    images.append(np.ascontiguousarray(images[0][::2, ::3]))  # another size, another letterbox
+    single = create_detector(YoloConfig(model_path=YOLO11, confidence=0.25, runtime=runtime))
+    batched = create_detector(YoloConfig(model_path=YOLO11, confidence=0.25, runtime=runtime, max_batch=3))
+    alone = [single.detect(image) for image in images]
+    together = batched.detect_batch(images)  # one batch of 3, then one of 1
+    assert [len(d) for d in together] == [len(d) for d in alone] and all(len(d) for d in alone)
+    for a, b in zip(alone, together, strict=True):
+        assert list(a.label) == list(b.label)
+        assert np.allclose(a.xyxy, b.xyxy, atol=0.05) and np.allclose(a.confidence, b.confidence, atol=1e-4)
+    assert not np.allclose(together[0].xyxy[:1], together[3].xyxy[:1], atol=1.0)  # different images differ
+
+
+def test_an_export_whose_output_ignores_the_batch_cannot_take_batches() -> None:
+    """The rewrite frees only reshapes the batch reaches; an output computed without the batch axis is refused."""
+    from detectors.onnx_batch import FixedBatch, with_batch_axis
+
+    shape = helper.make_node("Constant", [], ["shape"], value=helper.make_tensor("s", TensorProto.INT64, [2], [1, 1]))
+    mean = helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0)
+    reshape = helper.make_node("Reshape", ["mean", "shape"], ["out"])
+    graph = helper.make_graph(
+        [shape, mean, reshape],
+        "g",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(FixedBatch, match="does not follow the input's batch"):
+        with_batch_axis(model)
+
+
+def _has_bf16() -> bool:
+    import openvino
+
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def test_bf16_is_openvino_only() -> None:
+    with pytest.raises(ValueError, match="bf16 needs runtime: openvino"):
+        YoloConfig(model_path=YOLO11, runtime="onnxruntime", precision="bf16")
+
+
+@needs_yolo
+@pytest.mark.skipif(not _has_bf16(), reason="this CPU has no bf16 (AVX512-BF16 or AMX)")
+def test_bf16_still_boxes_the_trucks_and_says_so_in_the_model_id() -> None:
+    detector = create_detector(YoloConfig(model_path=YOLO11, confidence=0.25, precision="bf16"))
+    assert detector.info.model_id == "yolo-yolo11n_640-openvino-bf16"  # recorded on every violation
+    trucks = [label for label in load_labels(DATA) if label.cls.startswith("truck_") and label.box]
+    found = sum(
+        any(
+            name in ("truck", "bus") and iou(tuple(box), label.box) >= 0.5  # type: ignore[arg-type]
+            for box, name in zip(d.xyxy.tolist(), d.label, strict=True)
+        )
+        for label in trucks
+        for d in [detector.detect(read_bgr(DATA / label.file))]
+    )
+    assert found >= 0.8 * len(trucks), f"{found} of {len(trucks)} trucks boxed in bf16"

@@ -9,12 +9,15 @@ Two output layouts, told apart by shape:
 
 The input is letterboxed as ultralytics does it (scale to fit, pad with grey 114 centred, RGB, 0-1), and boxes
 are mapped back exactly through the same scale and offsets. Class names come from the export's metadata.
+
+``max_batch`` > 1 runs several images per inference, on a copy of the graph whose batch axis is freed
+(``detectors/onnx_batch.py``); ``precision: bf16`` asks OpenVINO for bf16 arithmetic on CPUs that have it.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +26,10 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 
-from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, OneImageAtATime, check_image
+from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, check_image
 from detectors.config import YoloConfig
-from detectors.onnx_session import open_session
+from detectors.onnx_batch import FixedBatch, with_batch_axis
+from detectors.onnx_session import cpu_session
 from detectors.postprocess import finish
 from detectors.types import Detections
 
@@ -117,11 +121,23 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | str | None]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in value.type.tensor_type.shape.dim]
 
 
-Run = Callable[[FloatArray], FloatArray]  # blob (1, 3, h, w) → the single output
+Run = Callable[[FloatArray], FloatArray]  # blob (n, 3, h, w) → the single output (n, …)
+
+
+def _graph(path: Path, max_batch: int) -> str | bytes:
+    """The export as the runtime should read it: the file itself, or (for batches) a copy with a free batch axis."""
+    if max_batch == 1:
+        return str(path)
+    try:
+        return with_batch_axis(onnx.load(str(path))).SerializeToString()
+    except FixedBatch as exc:
+        raise DetectorError(
+            f"{path} cannot take batches ({exc}): set max_batch: 1, or re-export it with ultralytics dynamic=True"
+        ) from exc
 
 
 def _onnxruntime(config: YoloConfig, path: Path) -> Run:
-    session, _ = open_session(path, config.threads, hint=YOLO_HINT)
+    session = cpu_session(_graph(path, config.max_batch), config.threads, path)
     name = session.get_inputs()[0].name
 
     def run(blob: FloatArray) -> FloatArray:
@@ -130,12 +146,24 @@ def _onnxruntime(config: YoloConfig, path: Path) -> Run:
     return run
 
 
+OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
 def _openvino(config: YoloConfig, path: Path) -> Run:
     import openvino
 
+    core = openvino.Core()
+    if config.precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise DetectorError("precision bf16: this CPU has no bf16 support (AVX512-BF16 or AMX); use fp32")
+    settings = {
+        "INFERENCE_NUM_THREADS": config.threads,
+        "INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[config.precision],
+    }
     try:
-        core = openvino.Core()
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_NUM_THREADS": config.threads})
+        model = core.read_model(_graph(path, config.max_batch))
+        if config.max_batch > 1:
+            model.reshape([-1, *model.inputs[0].partial_shape[1:]])
+        compiled = core.compile_model(model, "CPU", settings)
     except Exception as exc:  # OpenVINO raises its own types for graphs it cannot compile
         raise DetectorError(f"cannot load ONNX model {path} with OpenVINO: {exc}") from exc
     output = compiled.output(0)
@@ -152,8 +180,9 @@ RUNTIMES: dict[str, Callable[[YoloConfig, Path], Run]] = {
 }
 
 
-class YoloOnnxDetector(OneImageAtATime):
-    """One image per run (ultralytics exports have a fixed batch of 1 unless exported ``dynamic``).
+class YoloOnnxDetector:
+    """Runs up to ``config.max_batch`` images per inference (frames and zone crops of any size: each is
+    letterboxed on its own).
 
     ``path`` is the export to run (``config.model_path``, or the file ``config.model`` names in the catalog) and
     ``sha256`` its hash, recorded on every violation.
@@ -165,19 +194,37 @@ class YoloOnnxDetector(OneImageAtATime):
         self.input_hw = export.input_hw
         self._layout = export.layout
         self._run = RUNTIMES[config.runtime](config, path)
-        model_id = f"yolo-{config.model or path.stem}-{config.runtime}"
+        precision = "" if config.precision == "fp32" else f"-{config.precision}"
+        model_id = f"yolo-{config.model or path.stem}-{config.runtime}{precision}"
         self.info = ModelInfo(model_id=model_id, sha256=sha256, labels=export.labels)
 
     def detect(self, image: Image) -> Detections:
-        check_image(image)
-        h, w = image.shape[:2]
-        fitted, box = letterbox(image, self.input_hw)
-        blob = np.ascontiguousarray(fitted[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
-        output = self._run(blob)
-        xyxy, scores, classes, suppressed = decode(output[0], self._layout)
-        return finish(
-            box.to_image(xyxy), scores, classes, self.info.labels, self.config, (w, h), run_nms=not suppressed
-        )
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Sequence[Image]) -> list[Detections]:
+        found: list[Detections] = []
+        step = self.config.max_batch
+        for start in range(0, len(images), step):
+            found.extend(self._detect_chunk(images[start : start + step]))
+        return found
+
+    def _detect_chunk(self, images: Sequence[Image]) -> list[Detections]:
+        fitted, boxes = [], []
+        for image in images:
+            check_image(image)
+            padded, box = letterbox(image, self.input_hw)
+            fitted.append(padded[:, :, ::-1].transpose(2, 0, 1))
+            boxes.append(box)
+        blob = np.ascontiguousarray(np.stack(fitted), dtype=np.float32) / 255.0
+        outputs = self._run(blob)
+        found = []
+        for image, box, output in zip(images, boxes, outputs, strict=True):
+            h, w = image.shape[:2]
+            xyxy, scores, classes, suppressed = decode(output, self._layout)
+            found.append(
+                finish(box.to_image(xyxy), scores, classes, self.info.labels, self.config, (w, h), not suppressed)
+            )
+        return found
 
 
 YOLO_HINT = "bring a YOLO ONNX export (e.g. ../shared/models/yolo11n_640.onnx); nothing is downloaded"
