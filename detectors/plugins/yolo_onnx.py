@@ -129,7 +129,8 @@ def _graph(path: Path, max_batch: int) -> str | bytes:
     if max_batch == 1:
         return str(path)
     try:
-        return with_batch_axis(onnx.load(str(path))).SerializeToString()
+        serialised: bytes = with_batch_axis(onnx.load(str(path))).SerializeToString()
+        return serialised
     except FixedBatch as exc:
         raise DetectorError(
             f"{path} cannot take batches ({exc}): set max_batch: 1, or re-export it with ultralytics dynamic=True"
