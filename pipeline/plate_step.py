@@ -1,5 +1,6 @@
 """Reads plates on vehicle tracks each analysed frame and votes per track; each frame's tracks come back as new
-values carrying the voted plate (``plate``, ``plate_color``), where rules and events pick it up."""
+values carrying the voted plate (``plate``, ``plate_color``, ``plate_confidence``: the weakest character's
+probability averaged over the reads), where rules and events pick it up."""
 
 from __future__ import annotations
 
@@ -30,19 +31,25 @@ class PlateStep:
         return [self._judge(image, track) for track in tracks]
 
     def _judge(self, image: Image, track: Track) -> Track:
-        vote = self._votes.setdefault(track.track_id, PlateVote(min_votes=self.min_votes))
+        vote = self._votes.get(track.track_id)
+        if vote is None:
+            vote = PlateVote(self.reader.recognizer.plates, self.min_votes, self.reader.min_confidence)
+            self._votes[track.track_id] = vote
         if track.label in self.labels and track.confidence >= self.min_confidence:
             self._read(image, track, vote)
-        text, colour, share = vote.result()
-        if text == UNREADABLE:
+        verdict = vote.result()
+        if verdict.text == UNREADABLE:
             return track
         return track.with_attributes(
-            plate=text, plate_color=colour, plate_votes=vote.leading_votes(), plate_vote_share=share
+            plate=verdict.text,
+            plate_color=verdict.colour,
+            plate_votes=verdict.reads,
+            plate_confidence=verdict.confidence,
         )
 
     def _read(self, image: Image, track: Track, vote: PlateVote) -> None:
         attempts = self._attempts.get(track.track_id, 0)
-        if vote.leading_votes() >= self.settled_votes or attempts >= self.max_attempts:
+        if vote.result().agreeing >= self.settled_votes or attempts >= self.max_attempts:
             return
         self._attempts[track.track_id] = attempts + 1
         h, w = image.shape[:2]

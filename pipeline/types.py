@@ -55,7 +55,7 @@ class TrackAttributes:
     plate: str | None = None
     plate_color: PlateColour | None = None
     plate_votes: int = 0
-    plate_vote_share: float = 0.0
+    plate_confidence: float = 0.0  # the weakest character's probability, averaged over the reads
     source: str | None = None  # what made the detection when not the detector (static_foreground)
 
     def __post_init__(self) -> None:
@@ -82,7 +82,7 @@ class TrackAttributes:
             data["fallen"] = self.fallen
         if self.plate is not None:
             data |= {"plate": self.plate, "plate_votes": self.plate_votes}
-            data["plate_vote_share"] = round(self.plate_vote_share, 3)
+            data["plate_confidence"] = round(self.plate_confidence, 3)
             if self.plate_color is not None:
                 data["plate_color"] = self.plate_color.value
         if self.source is not None:

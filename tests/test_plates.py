@@ -13,8 +13,9 @@ from PIL import Image as PILImage
 
 from detectors.images import ImageReadError, read_bgr
 from detectors.plates.colour import PlateColour, plate_colour
-from detectors.plates.formats import is_bottom_row, is_valid_plate
+from detectors.plates.formats import PLATE_CHARS, is_bottom_row, is_valid_plate
 from detectors.plates.reader import PlateRead, PlateReader
+from detectors.plates.recognizer import PlateDecoder, TextRead
 from detectors.plates.rectify import aspect, extend_upwards, full_extent, order_corners, rectify, split_double_row
 from detectors.plates.voting import PlateVote
 from pipeline.cli import main
@@ -156,33 +157,60 @@ class CountingReader(PlateReader):
         return super().read(image)
 
 
-def plate_read(text: str, confidence: float = 0.9, color: PlateColour = PlateColour.YELLOW) -> PlateRead:
+ALPHABET = ["", *PLATE_CHARS, " "]
+DECODER = PlateDecoder(ALPHABET)
+
+
+def line(text: str, unsure: dict[int, tuple[float, str]] | None = None) -> TextRead:
+    """A recogniser's read of ``text``: each character at 0.97 (the rest on a blank), or at ``(p, rival)`` where
+    ``unsure`` says so (the rest of the probability on the rival character)."""
+    rows = np.zeros((len(text), len(ALPHABET)), np.float32)
+    for i, char in enumerate(text):
+        p, rival = (unsure or {}).get(i, (0.97, ""))
+        rows[i, ALPHABET.index(char)] = p
+        rows[i, ALPHABET.index(rival)] += 1 - p
+    return TextRead(text, tuple(float(rows[i, ALPHABET.index(c)]) for i, c in enumerate(text)), rows)
+
+
+def plate_read(read: TextRead, color: PlateColour = PlateColour.YELLOW) -> PlateRead:
+    formatted = DECODER.as_plate(read)
     return PlateRead(
-        text=text, raw_text=text, color=color, rows=1, box=(0, 0, 10, 5), corners=[], confidence=confidence
-    )
+        text=formatted.text if is_valid_plate(formatted.text) and formatted.confidence >= 0.6 else "unreadable",
+        raw_text=read.text, color=color, rows=1, box=(0, 0, 10, 5), corners=[], confidence=formatted.confidence,
+        line=read,
+    )  # fmt: skip
+
+
+def test_a_digit_where_a_letter_must_be_is_read_as_the_likeliest_letter_at_its_own_probability() -> None:
+    read = line("京0P7901", {1: (0.6, "D")})  # position 1 is a letter: "0" cannot be there
+    plate = DECODER.as_plate(read)
+    assert plate.text == "京DP7901" and plate.confidence == pytest.approx(0.4)  # D's probability, not 0's
+    assert DECODER.as_plate(line("京AP79")).text == "京AP79", "no format of that length: left as read"
 
 
 @pytest.mark.parametrize(
     ("reads", "expected"),
     [
         ([], "unreadable"),
-        ([("晋HQ3928", 0.9)], "unreadable"),  # one read is not enough
-        ([("晋HQ3928", 0.9), ("晋HQ3928", 0.8)], "晋HQ3928"),
-        (
-            [("晋HQ3928", 0.7), ("晋HO3928", 0.95), ("晋HQ3928", 0.7)],
-            "晋HQ3928",
-        ),  # majority beats one confident misread
-        ([("unreadable", 0.0)] * 5 + [("京AP7901", 0.8)] * 2, "京AP7901"),
+        ([line("晋HQ3928")], "unreadable"),  # one read is not enough
+        ([line("晋HQ3928"), line("晋HQ3928")], "晋HQ3928"),
+        # The province alone is unsure in one frame (鲁 0.55 over 粤 0.45) and clear in two: the average is right.
+        ([line("鲁QF02599", {0: (0.55, "粤")}), line("粤QF02599"), line("粤QF02599", {0: (0.8, "鲁")})], "粤QF02599"),
+        # A character no read is sure of stays unsure on average: unreadable, never guessed.
+        ([line("陕KC1861", {0: (0.45, "晋")}), line("晋KC1861", {0: (0.5, "陕")})], "unreadable"),
+        # Most reads have 7 characters; the one that dropped a character does not mix in.
+        ([line("京AP7901"), line("京AP791"), line("京AP7901")], "京AP7901"),
     ],
 )
-def test_plate_voting(reads: list[tuple[str, float]], expected: str) -> None:
-    vote = PlateVote()
-    for text, confidence in reads:
-        vote.add(plate_read(text, confidence))
-    text, colour, share = vote.result()
-    assert text == expected
-    assert (colour == "yellow") is (expected != "unreadable")
-    assert 0.0 <= share <= 1.0
+def test_plate_voting_averages_the_characters_of_the_reads(reads: list[TextRead], expected: str) -> None:
+    vote = PlateVote(DECODER)
+    for read in reads:
+        vote.add(plate_read(read))
+    verdict = vote.result()
+    assert verdict.text == expected
+    assert (verdict.colour == "yellow") is (expected != "unreadable")
+    if expected != "unreadable":
+        assert 0.6 <= verdict.confidence <= 0.971 and verdict.reads >= 2 and verdict.agreeing <= verdict.reads
 
 
 @needs_data

@@ -1,4 +1,4 @@
-"""Chinese plate formats (GA 36): what a valid plate text looks like."""
+"""Chinese plate formats (GA 36): what a valid plate text looks like, position by position."""
 
 from __future__ import annotations
 
@@ -10,24 +10,29 @@ DIGITS = "0123456789"
 SUFFIXES = "挂学警港澳领使"
 PLATE_CHARS = PROVINCES + LETTERS + DIGITS + SUFFIXES
 
-_BODY = f"[{LETTERS}{DIGITS}]"
-_PATTERNS = [
-    re.compile(f"^[{PROVINCES}][{LETTERS}]{_BODY}{{5}}$"),  # ordinary 7-character plate
-    re.compile(f"^[{PROVINCES}][{LETTERS}]{_BODY}{{4}}[挂学警港澳]$"),  # trailer, coach, police, HK/Macao
+_BODY = LETTERS + DIGITS
+# Each format is the set of characters allowed at each position.
+FORMATS: tuple[tuple[str, ...], ...] = (
+    (PROVINCES, LETTERS, *[_BODY] * 5),  # ordinary 7-character plate
+    (PROVINCES, LETTERS, *[_BODY] * 4, "挂学警港澳"),  # trailer, coach, police, HK/Macao
     # New energy (8 characters): small cars D/F first, large vehicles D/F last.
-    re.compile(f"^[{PROVINCES}][{LETTERS}][DF]{_BODY}[{DIGITS}]{{4}}$"),
-    re.compile(f"^[{PROVINCES}][{LETTERS}][{DIGITS}]{{5}}[DF]$"),
-    re.compile(f"^使[{DIGITS}]{{6}}$"),  # embassy
-    re.compile(f"^[{PROVINCES}][{DIGITS}]{{2}}[{DIGITS}]{{5}}$"),  # agricultural vehicles: province + 2 + 5 digits
-]
+    (PROVINCES, LETTERS, "DF", _BODY, *[DIGITS] * 4),
+    (PROVINCES, LETTERS, *[DIGITS] * 5, "DF"),
+    ("使", *[DIGITS] * 6),  # embassy
+    (PROVINCES, *[DIGITS] * 7),  # agricultural vehicles: province + 2 + 5 digits
+)
 
 
 def is_valid_plate(text: str) -> bool:
     """True when ``text`` follows one of the national plate formats."""
-    return any(p.match(text) for p in _PATTERNS)
+    return any(fits(text, layout) for layout in FORMATS)
 
 
-_BOTTOM_ROW = re.compile(f"^{_BODY}{{4}}[{LETTERS}{DIGITS}挂学]$")
+def fits(text: str, layout: tuple[str, ...]) -> bool:
+    return len(text) == len(layout) and all(char in allowed for char, allowed in zip(text, layout, strict=True))
+
+
+_BOTTOM_ROW = re.compile(f"^[{_BODY}]{{4}}[{_BODY}挂学]$")
 
 
 def is_bottom_row(text: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from detectors.paths import default_model_path
 from detectors.plates.colour import PlateColour, plate_colour
 from detectors.plates.detector import PlateDetector
 from detectors.plates.formats import is_bottom_row, is_valid_plate
-from detectors.plates.recognizer import CtcRecognizer
+from detectors.plates.recognizer import CtcRecognizer, TextRead
 from detectors.plates.rectify import (
     DOUBLE_ROW_MAX_ASPECT,
     DOUBLE_WH,
@@ -37,7 +37,11 @@ class PlateRead:
     rows: int
     box: tuple[float, float, float, float]
     corners: list[list[float]]
-    confidence: float
+    confidence: float  # the weakest character's probability (after reading it as a plate format)
+    char_confidences: tuple[float, ...] = ()
+    detector_score: float = 0.0
+    candidate: str = ""  # the read under the plate formats, before the confidence threshold (for measuring)
+    line: TextRead | None = field(default=None, repr=False, compare=False)  # for voting across frames
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,8 @@ class PlateRead:
             "box": [round(v, 1) for v in self.box],
             "corners": self.corners,
             "confidence": round(self.confidence, 4),
+            "char_confidences": list(self.char_confidences),
+            "detector_score": round(self.detector_score, 4),
             "raw_text": self.raw_text,
         }
 
@@ -88,19 +94,22 @@ class PlateReader:
         plate = rectify(image, corners, DOUBLE_WH if double else SINGLE_WH)
         if double:
             top, bottom = split_double_row(plate)
-            first, second = self.recognizer.read(top), self.recognizer.read(bottom)
-            raw, confidence = first.text + second.text, first.confidence * second.confidence
+            line = self.recognizer.read(top) + self.recognizer.read(bottom)
         else:
             line = self.recognizer.read(plate)
-            raw, confidence = line.text, line.confidence
-        confidence *= det_score
-        valid = is_valid_plate(raw) and confidence >= self.min_confidence
+        formatted = self.recognizer.plates.as_plate(line)
+        confidence = formatted.confidence
+        valid = is_valid_plate(formatted.text) and confidence >= self.min_confidence
         return PlateRead(
-            text=raw if valid else UNREADABLE,
-            raw_text=raw,
+            text=formatted.text if valid else UNREADABLE,
+            raw_text=line.text,
             color=plate_colour(plate),
             rows=2 if double else 1,
             box=full_extent(box, corners, (image.shape[1], image.shape[0])),
             corners=[[round(float(x), 1), round(float(y), 1)] for x, y in corners],
             confidence=confidence,
+            char_confidences=tuple(round(p, 4) for p in formatted.char_probs),
+            detector_score=det_score,
+            candidate=formatted.text,
+            line=line,
         )
