@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class PlateStill:
+    """The vehicle's plate as best seen so far (the most confident read, from whichever frame gave it)."""
+
+    image: npt.NDArray[np.uint8]  # the plate's full extent with a small margin, BGR
+    pts_s: float  # stream time of the frame it was cut from
+
+
+@dataclass(frozen=True)
 class PendingCase:
     """Stills are sealed; the clip waits until the stream has passed ``clip_end_s``."""
 
@@ -42,16 +50,20 @@ class EvidenceLocker:
         self.cases_dir = store.root / "cases"
 
     def open_case(
-        self, event: ViolationEvent, image: npt.NDArray[np.uint8], polygon: list[tuple[float, float]] | None = None
+        self,
+        event: ViolationEvent,
+        image: npt.NDArray[np.uint8],
+        polygon: list[tuple[float, float]] | None = None,
+        plate: PlateStill | None = None,
     ) -> PendingCase:
-        """Seal the key frame, its annotated copy and the object crop now, while the frame is in hand.
+        """Seal the key frame, its annotated copy, the object crop and the plate crop now, while they are in hand.
 
         A store that cannot be written (disk full, read-only) loses no violation: the case goes on without
         stills, with a note saying why.
         """
         window = (max(0.0, event.key_frame_pts_s - self.pre_roll_s), event.key_frame_pts_s + self.post_roll_s)
         try:
-            stills = self._stills(event, image, polygon)
+            stills = self._stills(event, image, polygon, plate)
         except OSError as exc:
             logger.error("violation %s: stills not sealed: %s", event.id, exc)
             noted = dataclasses.replace(event, notes={**event.notes, "stills": f"not sealed: {exc}"})
@@ -59,7 +71,11 @@ class EvidenceLocker:
         return PendingCase(event=event, stills=stills, clip_start_s=window[0], clip_end_s=window[1])
 
     def _stills(
-        self, event: ViolationEvent, image: npt.NDArray[np.uint8], polygon: list[tuple[float, float]] | None
+        self,
+        event: ViolationEvent,
+        image: npt.NDArray[np.uint8],
+        polygon: list[tuple[float, float]] | None,
+        plate: PlateStill | None,
     ) -> tuple[EvidenceRecord, ...]:
         original = self.store.put(encode_jpeg(image), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
         caption = f"{event.kind.value} #{event.track_id} {event.label}"
@@ -75,7 +91,17 @@ class EvidenceLocker:
             media_type="image/jpeg",
             parent_sha256=original.sha256,
         )
-        return (original, annotated, object_crop)
+        if plate is None:
+            return (original, annotated, object_crop)
+        same_frame = abs(plate.pts_s - event.key_frame_pts_s) < 1e-6
+        plate_crop = self.store.put(
+            encode_jpeg(plate.image),
+            kind=ArtifactKind.PLATE_CROP,
+            media_type="image/jpeg",
+            frame_range=(plate.pts_s, plate.pts_s),  # the frame it was cut from, often not the key frame
+            parent_sha256=original.sha256 if same_frame else None,
+        )
+        return (original, annotated, object_crop, plate_crop)
 
     def seal(
         self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from detectors.base import Image
 from detectors.types import Detections
-from evidence.types import ViolationEvent
+from evidence.locker import PlateStill
+from evidence.types import EventState, ViolationEvent
 from pipeline.attribute_step import AttributeStep
 from pipeline.plate_step import PlateStep
 from pipeline.regions import Offset, merge_images, plan_images
@@ -79,7 +80,7 @@ class CameraAnalysis:
                 self.attributes.forget(forgotten)
         if self.plates is not None:
             with self.times.timing("plates"):
-                tracks = self.plates.update(frame.image, tracks)
+                tracks = self.plates.update(frame.image, tracks, frame.pts_s)
                 self.plates.forget(forgotten)
         for rule in self.rules:
             rule.forget(forgotten)
@@ -89,6 +90,13 @@ class CameraAnalysis:
                 for rule in self.rules
                 for event in rule.update(tracks, frame.pts_s, frame.captured_at, frame.time_source)
             ]
+
+    def plate_stills(self, events: list[ViolationEvent]) -> dict[str, PlateStill]:
+        """For each starting violation whose vehicle's plate was seen, the best crop of it (by violation id)."""
+        if self.plates is None:
+            return {}
+        found = {e.id: self.plates.best_still(e.track_id) for e in events if e.state is EventState.START}
+        return {violation: still for violation, still in found.items() if still is not None}
 
     def finish(self) -> list[ViolationEvent]:
         """End every open violation (end of file, or the camera stopped)."""

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from evidence.clips import RecordStreamParams
-from evidence.locker import EvidenceLocker, PendingCase
+from evidence.locker import EvidenceLocker, PendingCase, PlateStill
 from evidence.types import EventState, ViolationEvent
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.types import Frame
@@ -39,13 +39,17 @@ class EvidenceStage:
     def open_violations(self) -> int:
         return len(self._pending) + len(self._sealed)
 
-    def accept(self, events: list[ViolationEvent], frame: Frame | None) -> None:
-        """Take one frame's events; a start's stills are sealed now, while its frame is in hand."""
+    def accept(
+        self, events: list[ViolationEvent], frame: Frame | None, plates: dict[str, PlateStill] | None = None
+    ) -> None:
+        """Take one frame's events; a start's stills (with its vehicle's plate crop, from ``plates`` by violation
+        id) are sealed now, while they are in hand."""
         for event in events:
             if event.state is EventState.START:
                 if frame is None:
                     raise ValueError(f"violation {event.id} starts without a frame")
-                self._pending.append(self.locker.open_case(event, frame.image, self.zones.get(event.zone)))
+                plate = (plates or {}).get(event.id)
+                self._pending.append(self.locker.open_case(event, frame.image, self.zones.get(event.zone), plate))
             else:
                 self._held.append(event)
 

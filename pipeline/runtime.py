@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Final
 
 from detectors.base import Detector
-from evidence.locker import EvidenceLocker
+from evidence.locker import EvidenceLocker, PlateStill
 from evidence.types import EventState, ViolationEvent
 from pipeline.analysis import CameraAnalysis, StageTimes
 from pipeline.evidence_stage import EventSink, EvidenceStage
@@ -54,6 +54,7 @@ END: Final = _End()
 class _EvidenceWork:
     events: tuple[ViolationEvent, ...]
     frame: Frame | None
+    plates: dict[str, PlateStill] = field(default_factory=dict)  # plate crops of starting violations, by id
 
 
 @dataclass
@@ -345,7 +346,8 @@ class Runtime:
                 if event.state is EventState.START:
                     camera.ring.pin(event.id, max(0.0, event.key_frame_pts_s - camera.parts.pre_roll_s))
             if events:
-                camera.evidence_queue.put(_EvidenceWork(tuple(events), frame))
+                plates = camera.parts.analysis.plate_stills(events)
+                camera.evidence_queue.put(_EvidenceWork(tuple(events), frame, plates))
             if self.on_analysed is not None:
                 self.on_analysed(camera.id)
 
@@ -373,7 +375,7 @@ class Runtime:
                         stage.seal_ready(final=True)
                         break
                     if item is not None:
-                        stage.accept(list(item.events), item.frame)
+                        stage.accept(list(item.events), item.frame, item.plates)
                     stage.seal_ready()
             except Exception as exc:
                 camera.fail(f"evidence failed: {exc!r}")

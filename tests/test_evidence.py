@@ -160,3 +160,27 @@ def test_a_full_disk_loses_no_violation(tmp_path: Path) -> None:
     assert "No space left on device" in sealed.notes["stills"] and "No space left" in sealed.notes["evidence"]
     ((key, payload),) = outbox.pending()
     assert key == sealed.key and payload["notes"] == sealed.notes
+
+
+@pytest.mark.parametrize("plate_pts_s", [1.5, 0.9])
+def test_the_plate_crop_is_sealed_as_its_own_artifact(tmp_path: Path, plate_pts_s: float) -> None:
+    """The vehicle's best plate crop is its own artifact in the manifest, dated by the frame it came from; it is
+    derived from the key frame only when it was cut from it."""
+    from evidence.locker import PlateStill
+
+    store, outbox = ContentStore(tmp_path / "store"), Outbox(tmp_path / "outbox.sqlite")
+    locker = EvidenceLocker(store, outbox, pre_roll_s=1.0, post_roll_s=1.0)
+    plate = np.full((40, 120, 3), 200, np.uint8)
+    event = make_event(key_frame_pts_s=1.5, start_s=1.0, end_s=1.5)
+    case = locker.open_case(event, np.zeros((240, 320, 3), np.uint8), None, PlateStill(plate, plate_pts_s))
+    sealed = locker.seal(case, [], None)
+    (record,) = [r for r in sealed.evidence if r.kind is ArtifactKind.PLATE_CROP]
+    assert record.media_type == "image/jpeg" and record.frame_range == (plate_pts_s, plate_pts_s)
+    snapshot = next(r for r in sealed.evidence if r.kind is ArtifactKind.SNAPSHOT)
+    assert record.parent_sha256 == (snapshot.sha256 if plate_pts_s == 1.5 else None)
+    decoded = av.open(str(store.path_for(record.sha256)))  # a real JPEG of the plate's size
+    assert next(decoded.decode(video=0)).to_ndarray(format="bgr24").shape == plate.shape
+    manifest = json.loads(store.read_verified(sealed.evidence[-1].sha256))
+    assert "plate_crop" in json.dumps(manifest) and record.sha256 in json.dumps(manifest)
+    ((_key, payload),) = outbox.pending()
+    assert any(a["kind"] == "plate_crop" for a in payload["evidence"]), "the ticket gets it too"

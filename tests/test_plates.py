@@ -236,6 +236,33 @@ def test_plate_step_votes_per_track_into_attributes() -> None:
 
 
 @needs_data
+def test_plate_step_keeps_the_best_plate_crop_for_evidence() -> None:
+    from evidence.types import EventState
+    from pipeline.analysis import CameraAnalysis
+    from pipeline.config import TrackerConfig
+    from pipeline.plate_step import PlateStep
+    from pipeline.tracking import Tracker
+    from tests.conftest import make_event, make_track
+
+    image = read_bgr(DATA / "license_plate" / "images" / "hyperlpr_dataset_0.jpg")  # box truck rear, 川AF058Y
+    h, w = image.shape[:2]
+    step = PlateStep(PlateReader())
+    assert step.best_still(3) is None
+    step.update(image, [make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)], pts_s=4.0)
+    still = step.best_still(3)
+    assert still is not None and still.pts_s == 4.0
+    (read,) = [r for r in PlateReader().read(image) if r.text == "川AF058Y"]
+    x1, y1, x2, y2 = read.box  # the crop is the plate's full extent and a margin, not the whole truck
+    assert x2 - x1 < still.image.shape[1] < 2 * (x2 - x1) and y2 - y1 < still.image.shape[0] < 2.5 * (y2 - y1)
+    assert still.image.shape[1] < w / 2
+    analysis = CameraAnalysis(tracker=Tracker(TrackerConfig(), fps=5.0), rules=[], plates=step)
+    starts = [make_event("v-1", track_id=3), make_event("v-2", track_id=9), make_event("v-3", EventState.END)]
+    assert analysis.plate_stills(starts) == {"v-1": still}, "only a starting violation whose vehicle was read"
+    step.forget([3])
+    assert step.best_still(3) is None
+
+
+@needs_data
 def test_plate_step_stops_reading_a_settled_track() -> None:
     from pipeline.plate_step import PlateStep
     from tests.conftest import make_track
