@@ -24,6 +24,7 @@ class _Votes:
     cover_confidence: float = 0.0
     brand_score: float = 0.0
     fallen: deque[bool] = field(default_factory=deque)
+    fallen_state: bool | None = None  # what is published: it changes only when every recent frame disagrees
 
 
 @dataclass
@@ -31,7 +32,7 @@ class AttributeStep:
     annotator: AttributeAnnotator
     min_votes: int = 2  # until a track has this many reads, its cover stays "unknown"
     max_reads: int = 8  # a track is classified at most this often (a parked bike's colour does not change)
-    recent: int = 5  # frames over which changing attributes (fallen) are voted
+    recent: int = 5  # a bike's fallen state changes only when this many frames in a row say so
     min_confidence: float = 0.0  # tracks below every rule's min_confidence cannot fire: not worth classifying
     _votes: dict[int, _Votes] = field(default_factory=dict)
 
@@ -70,8 +71,18 @@ class AttributeStep:
             changes |= {"brand": brand, "brand_votes": count, "brand_reads": votes.reads}
             changes["brand_score"] = votes.brand_score
         if votes.fallen:
-            changes["fallen"] = Counter(votes.fallen).most_common(1)[0][0]
+            changes["fallen"] = self._fallen(votes)
         return track.with_attributes(**changes) if changes else track
+
+    def _fallen(self, votes: _Votes) -> bool:
+        """Hysteresis: the first state is the majority of the first frames; after that a box whose aspect hovers
+        at the threshold does not flip the state (and send an update) back and forth."""
+        latest = set(votes.fallen)
+        if votes.fallen_state is None:
+            votes.fallen_state = Counter(votes.fallen).most_common(1)[0][0]
+        elif len(votes.fallen) == self.recent and latest == {not votes.fallen_state}:
+            votes.fallen_state = not votes.fallen_state
+        return votes.fallen_state
 
     def forget(self, track_ids: Iterable[int]) -> None:
         for track_id in track_ids:
