@@ -1,6 +1,11 @@
 """Train the truck cover head (detectors/attributes/truck_cover.json) from labelled truck boxes.
 
-Usage: ``python models/train_truck_cover.py [--data ../shared/data] [--out detectors/attributes/truck_cover.json]``
+Usage: ``python models/train_truck_cover.py [--data ../shared/data] [--data EXPORT …] [--out HEAD.json]``
+(default output: ``detectors/attributes/truck_cover.json``)
+
+``--data`` may be given several times: the development data, and folders written by ``nonsite training export``
+(officers' decisions: confirmed muck-truck tickets are uncovered loads; rejected ones are trucks an officer saw
+no violation on, so the head is scored on how many of them it would call "uncovered" — the costly error).
 
 Method (see the model card in models/README.md): colour and texture statistics of the bed region
 (``detectors.attributes.truck_cover.cover_features``) → standardise → multinomial logistic regression with
@@ -40,7 +45,7 @@ from detectors.attributes.truck_cover import (  # noqa: E402 - after the path se
     cover_features,
 )
 from detectors.images import read_bgr  # noqa: E402
-from pipeline.evaluation import TRUCK_COVER_CLASSES, load_labels  # noqa: E402
+from pipeline.evaluation import REVIEW_REJECTED_TRUCK, TRUCK_COVER_CLASSES, load_labels  # noqa: E402
 
 SAMPLES_PER_BOX = 12
 MIN_CONFIDENCE = 0.5  # below this the classifier answers "unknown"
@@ -108,22 +113,28 @@ def to_head(model: Pipeline, features: np.ndarray) -> CoverHead:
     )
 
 
-def load_examples(data: Path) -> list[tuple[str, np.ndarray, Box, str]]:
-    examples = []
-    for label in load_labels(data):
-        if label.cls in TRUCK_COVER_CLASSES and label.box is not None:
-            examples.append((label.file, read_bgr(data / label.file), label.box, TRUCK_COVER_CLASSES[label.cls]))
-    if not examples:
-        raise SystemExit(f"no labelled trucks ({', '.join(TRUCK_COVER_CLASSES)}) under {data}")
-    return examples
+def load_examples(roots: list[Path], classes: dict[str, str]) -> list[tuple[str, np.ndarray, Box, str]]:
+    """(file, image, box, state) for every label of ``classes`` (dataset class → cover state) under ``roots``."""
+    return [
+        (label.file, read_bgr(root / label.file), label.box, classes[label.cls])
+        for root in roots
+        for label in load_labels(root)
+        if label.cls in classes and label.box is not None
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data", help="labelled data root")
+    parser.add_argument(
+        "--data", type=Path, action="append", help="labelled data root; repeatable (default ../shared/data)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_HEAD_PATH, help="where to write the head (JSON)")
     args = parser.parse_args(argv)
-    examples = load_examples(args.data)
+    roots: list[Path] = args.data or [REPO_ROOT.parent / "shared" / "data"]
+    examples = load_examples(roots, TRUCK_COVER_CLASSES)
+    if not examples:
+        raise SystemExit(f"no labelled trucks ({', '.join(TRUCK_COVER_CLASSES)}) under {', '.join(map(str, roots))}")
+    rejected = load_examples(roots, {REVIEW_REJECTED_TRUCK: "not uncovered"})
     rng = np.random.default_rng(SEED)
     per_image = [np.array(samples(image, box, rng)) for _, image, box, _ in examples]
     states = [state for *_, state in examples]
@@ -154,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
 
     all_x = np.vstack(per_image)
     head = to_head(fit(all_x, [s for x, st in zip(per_image, states, strict=True) for s in [st] * len(x)]), all_x)
+    final = CoverClassifier(head)
+    false_alarms = sum(final.classify(image, box).state == "uncovered" for _, image, box, _ in rejected)
+    if rejected:
+        print(f"trucks officers rejected: {len(rejected)}; this head would call {false_alarms} of them 'uncovered'")
     record = {
         "comment": "Truck cover head. Produced by models/train_truck_cover.py; model card in models/README.md.",
         "feature_version": FEATURE_VERSION,
@@ -167,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             "images": sorted({file for file, *_ in examples}),
             "samples_per_box": SAMPLES_PER_BOX,
             "seed": SEED,
+            "review_rejected": {"total": len(rejected), "called_uncovered": false_alarms},
             "leave_one_image_out": {
                 "correct": correct,
                 "total": len(loo),

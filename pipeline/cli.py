@@ -25,7 +25,7 @@ from detectors.images import ImageReadError, expand_image_args, read_bgr
 from detectors.registry import create_detector
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
 from evidence.store import EvidenceStoreError
-from pipeline import model_commands
+from pipeline import model_commands, training_commands
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
@@ -514,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-after-run", action="store_true", help="stop the API once tickets are filed (for scripts)")
     p.set_defaults(func=cmd_demo)
     model_commands.add_parser(sub)
+    training_commands.add_parser(sub)
     return parser
 
 

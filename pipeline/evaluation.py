@@ -159,6 +159,8 @@ TRUCK_COVER_CLASSES: dict[str, str] = {
     "truck_loaded_uncovered": "uncovered",
     "truck_cargo_not_visible": "unknown",
 }
+# A truck an officer rejected a muck-truck ticket on (``nonsite training export``): not an uncovered load.
+REVIEW_REJECTED_TRUCK = "review_rejected_muck_truck"
 BRAND_WORDS = {"qingju": "qingju", "mobike": "meituan", "meituan": "meituan", "hellobike": "hellobike"}
 
 
