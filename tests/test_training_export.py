@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -19,7 +20,7 @@ from tests.conftest import DATA, REPO, key_header, needs_data, violation_payload
 DECISION = {"actor": "officer-007", "reason": "load visible from the gantry camera"}
 
 
-def _truck_ticket(client: TestClient, store: ContentStore, violation_id: str, label_class: str) -> dict:
+def _truck_ticket(client: TestClient, store: ContentStore, violation_id: str, label_class: str) -> dict[str, Any]:
     """A muck-truck ticket whose key frame is a real labelled truck photo, boxed as labelled."""
     (label,) = [x for x in load_labels(DATA) if x.cls == label_class][:1]
     record = store.put((DATA / label.file).read_bytes(), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
@@ -28,7 +29,8 @@ def _truck_ticket(client: TestClient, store: ContentStore, violation_id: str, la
     )
     response = client.post("/api/v1/tickets", json=payload, headers=key_header(payload))
     assert response.status_code == 201, response.text
-    return response.json()
+    ticket: dict[str, Any] = response.json()
+    return ticket
 
 
 @needs_data
