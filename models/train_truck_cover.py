@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 
@@ -69,8 +70,11 @@ def night_version(image: np.ndarray, rng: np.random.Generator | None = None) -> 
     return (dark + rng.normal(0.0, 4.0, dark.shape)).clip(0, 255).astype(np.uint8)
 
 
-def samples(image: np.ndarray, box: Box, rng: np.random.Generator) -> list[np.ndarray]:
-    """Feature vectors: the box as labelled, then jittered, mirrored and re-lit copies."""
+def samples(
+    image: np.ndarray, box: Box, rng: np.random.Generator, features: Callable[[np.ndarray], np.ndarray] = cover_features
+) -> list[np.ndarray]:
+    """Feature vectors (``features`` of the bed crop): the box as labelled, then jittered, mirrored and re-lit
+    copies."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     out = []
@@ -84,7 +88,7 @@ def samples(image: np.ndarray, box: Box, rng: np.random.Generator) -> list[np.nd
             bed = gamma(bed, float(rng.uniform(0.45, 1.6))) if k % 2 else night_version(bed, rng)
             if rng.random() < 0.5:
                 bed = np.ascontiguousarray(bed[:, ::-1])
-        out.append(cover_features(bed))
+        out.append(features(bed))
     return out
 
 
