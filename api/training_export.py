@@ -43,6 +43,8 @@ DETAIL_FIELDS = (*LABEL_FIELDS, "attributes", "ticket", "camera", "decided_at", 
 
 @dataclass(frozen=True)
 class ExportReport:
+    """What an export wrote: rows per class, and tickets left out with the reason."""
+
     rows: int
     classes: dict[str, int]
     skipped: dict[str, int]  # why tickets were left out → how many
@@ -60,17 +62,20 @@ def export_reviewed(session: Session, store: ContentStore, out: Path) -> ExportR
         decision: Decision = ticket.decisions[-1]  # the latest decision stands
         label = CLASSES.get((ticket.kind, decision.action))
         snapshot = next((a for a in ticket.artifacts if a.kind == ArtifactKind.SNAPSHOT.value), None)
-        box = ticket.violation.get("box")
         if label is None:
             skipped[f"kind {ticket.kind} / {decision.action} has no training class"] += 1
             continue
-        if snapshot is None or not (isinstance(box, list) and len(box) == 4):
-            skipped["no sealed key frame (snapshot) or box"] += 1
+        if snapshot is None:
+            skipped["no sealed key frame (snapshot)"] += 1
             continue
         try:
             image = store.read_verified(snapshot.sha256)
-        except (EvidenceIntegrityError, FileNotFoundError, OSError):
-            skipped["key frame missing or failing its hash check"] += 1
+            box = _key_frame_box(ticket, store)
+        except (EvidenceIntegrityError, FileNotFoundError, OSError, ValueError):
+            skipped["key frame or manifest missing or failing its hash check"] += 1
+            continue
+        if box is None:
+            skipped["box on the key frame unknown (no manifest, and later events moved it)"] += 1
             continue
         file = f"{FOLDER}/images/{snapshot.sha256}.jpg"
         target = out / file
@@ -89,6 +94,21 @@ def export_reviewed(session: Session, store: ContentStore, out: Path) -> ExportR
     }
     atomic_write(folder / "export.json", (json.dumps(record, ensure_ascii=False, indent=1) + "\n").encode())
     return ExportReport(len(rows), classes, dict(skipped))
+
+
+def _key_frame_box(ticket: Ticket, store: ContentStore) -> list[float] | None:
+    """The box on the key frame: the sealed manifest's (the start's record). ``ticket.violation`` is the newest
+    event, whose box is from a later frame, so it is used only while no later event has arrived."""
+    manifest = next((a for a in ticket.artifacts if a.kind == ArtifactKind.MANIFEST.value), None)
+    if manifest is not None:
+        box = json.loads(store.read_verified(manifest.sha256))["violation"]["box"]
+    elif ticket.revision == 0:
+        box = ticket.violation.get("box")
+    else:
+        return None
+    if not (isinstance(box, list) and len(box) == 4):
+        raise ValueError(f"ticket {ticket.id}: the box {box!r} is not [x1, y1, x2, y2]")
+    return [float(v) for v in box]
 
 
 def _row(ticket: Ticket, decision: Decision, label: str, file: str, box: list[float]) -> dict[str, str]:

@@ -37,7 +37,10 @@ CROP = 160
 
 def backbone(yolo: Path) -> ort.InferenceSession:
     """The export's backbone alone, with a free input size (it is convolutions up to /model.9)."""
-    model = Extractor(onnx.load(str(yolo))).extract_model(["images"], BACKBONE_OUTPUTS)
+    try:
+        model = Extractor(onnx.load(str(yolo))).extract_model(["images"], BACKBONE_OUTPUTS)
+    except Exception as exc:  # onnx raises plain errors for a missing file or tensor names it does not have
+        raise SystemExit(f"{yolo}: not a YOLO11-style export with {BACKBONE_OUTPUTS} ({exc})") from exc
     for axis in (2, 3):
         model.graph.input[0].type.tensor_type.shape.dim[axis].dim_param = "side"
     for output in model.graph.output:

@@ -30,6 +30,10 @@ class PlateStill:
     image: npt.NDArray[np.uint8]  # the plate's full extent with a small margin, BGR
     pts_s: float  # stream time of the frame it was cut from
 
+    def __post_init__(self) -> None:
+        if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.size == 0:
+            raise ValueError(f"a plate still must be a non-empty (H, W, 3) image, got {self.image.shape}")
+
 
 @dataclass(frozen=True)
 class PendingCase:
@@ -94,14 +98,18 @@ class EvidenceLocker:
         if plate is None:
             return (original, annotated, object_crop)
         same_frame = abs(plate.pts_s - event.key_frame_pts_s) < 1e-6
-        plate_crop = self.store.put(
+        return (original, annotated, object_crop, self.seal_plate(plate, original.sha256 if same_frame else None))
+
+    def seal_plate(self, plate: PlateStill, parent_sha256: str | None = None) -> EvidenceRecord:
+        """The plate crop as its own artifact, dated by the frame it was cut from (often not the key frame);
+        ``parent_sha256`` names the snapshot only when it was cut from it. Raises OSError if the store fails."""
+        return self.store.put(
             encode_jpeg(plate.image),
             kind=ArtifactKind.PLATE_CROP,
             media_type="image/jpeg",
-            frame_range=(plate.pts_s, plate.pts_s),  # the frame it was cut from, often not the key frame
-            parent_sha256=original.sha256 if same_frame else None,
+            frame_range=(plate.pts_s, plate.pts_s),
+            parent_sha256=parent_sha256,
         )
-        return (original, annotated, object_crop, plate_crop)
 
     def seal(
         self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None

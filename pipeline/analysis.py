@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from detectors.base import Image
 from detectors.types import Detections
 from evidence.locker import PlateStill
-from evidence.types import EventState, ViolationEvent
+from evidence.types import ViolationEvent
 from pipeline.attribute_step import AttributeStep
 from pipeline.plate_step import PlateStep
 from pipeline.regions import Offset, merge_images, plan_images
@@ -92,10 +92,10 @@ class CameraAnalysis:
             ]
 
     def plate_stills(self, events: list[ViolationEvent]) -> dict[str, PlateStill]:
-        """For each starting violation whose vehicle's plate was seen, the best crop of it (by violation id)."""
+        """For each violation event whose vehicle's plate was seen, the best crop of it so far (by violation id)."""
         if self.plates is None:
             return {}
-        found = {e.id: self.plates.best_still(e.track_id) for e in events if e.state is EventState.START}
+        found = {e.id: self.plates.best_still(e.track_id) for e in events}
         return {violation: still for violation, still in found.items() if still is not None}
 
     def finish(self) -> list[ViolationEvent]:

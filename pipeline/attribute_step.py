@@ -70,17 +70,20 @@ class AttributeStep:
             brand, count = votes.brand.most_common(1)[0]
             changes |= {"brand": brand, "brand_votes": count, "brand_reads": votes.reads}
             changes["brand_score"] = votes.brand_score
-        if votes.fallen:
-            changes["fallen"] = self._fallen(votes)
+        fallen = self._fallen(votes)
+        if fallen is not None:
+            changes["fallen"] = fallen
         return track.with_attributes(**changes) if changes else track
 
-    def _fallen(self, votes: _Votes) -> bool:
-        """Hysteresis: the first state is the majority of the first frames; after that a box whose aspect hovers
-        at the threshold does not flip the state (and send an update) back and forth."""
-        latest = set(votes.fallen)
+    def _fallen(self, votes: _Votes) -> bool | None:
+        """Hysteresis: no state until ``recent`` frames are in, then their majority; after that the state changes
+        only when all of the latest ``recent`` frames disagree with it, so a box whose aspect hovers at the
+        threshold does not flip it (and send an update) back and forth, and one misjudged frame decides nothing."""
+        if len(votes.fallen) < self.recent:
+            return votes.fallen_state
         if votes.fallen_state is None:
             votes.fallen_state = Counter(votes.fallen).most_common(1)[0][0]
-        elif len(votes.fallen) == self.recent and latest == {not votes.fallen_state}:
+        elif set(votes.fallen) == {not votes.fallen_state}:
             votes.fallen_state = not votes.fallen_state
         return votes.fallen_state
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from evidence.clips import RecordStreamParams
 from evidence.locker import EvidenceLocker, PendingCase, PlateStill
-from evidence.types import EventState, ViolationEvent
+from evidence.types import EventState, EvidenceRecord, ViolationEvent
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.types import Frame
 
@@ -33,6 +33,8 @@ class EvidenceStage:
         self._pending: list[PendingCase] = []
         self._sealed: dict[str, ViolationEvent] = {}
         self._held: list[ViolationEvent] = []
+        self._plates: dict[str, list[EvidenceRecord]] = {}  # plate crops sealed after the start, by violation
+        self._plate_pts: dict[str, float] = {}  # the frame of each violation's newest plate crop
         self.started = 0
 
     @property
@@ -43,15 +45,20 @@ class EvidenceStage:
         self, events: list[ViolationEvent], frame: Frame | None, plates: dict[str, PlateStill] | None = None
     ) -> None:
         """Take one frame's events; a start's stills (with its vehicle's plate crop, from ``plates`` by violation
-        id) are sealed now, while they are in hand."""
+        id) are sealed now, while they are in hand. A better plate crop that arrives with an update (the plate
+        was first read after the start) is sealed then and travels with that update and the events after it."""
         for event in events:
+            plate = (plates or {}).get(event.id)
             if event.state is EventState.START:
                 if frame is None:
                     raise ValueError(f"violation {event.id} starts without a frame")
-                plate = (plates or {}).get(event.id)
                 self._pending.append(self.locker.open_case(event, frame.image, self.zones.get(event.zone), plate))
             else:
                 self._held.append(event)
+            if plate is not None and self._plate_pts.get(event.id) != plate.pts_s:
+                if event.state is not EventState.START:
+                    self._seal_later_plate(event, plate)
+                self._plate_pts[event.id] = plate.pts_s
 
     def seal_ready(self, final: bool = False) -> None:
         """Seal every case whose post-roll has arrived (all of them when ``final``); release what follows.
@@ -74,10 +81,19 @@ class EvidenceStage:
             if start is None:
                 held.append(later)
                 continue
-            self._emit(self._queue(dataclasses.replace(later, evidence=start.evidence)))
+            evidence = (*start.evidence, *self._plates.get(later.id, ()))
+            self._emit(self._queue(dataclasses.replace(later, evidence=evidence)))
             if later.state is EventState.END:
                 del self._sealed[later.id]
+                self._plates.pop(later.id, None)
+                self._plate_pts.pop(later.id, None)
         self._held = held
+
+    def _seal_later_plate(self, event: ViolationEvent, plate: PlateStill) -> None:
+        try:
+            self._plates.setdefault(event.id, []).append(self.locker.seal_plate(plate))
+        except OSError as exc:  # the update still goes, with the evidence sealed so far
+            logger.error("violation %s: plate crop not sealed: %s", event.id, exc)
 
     def _seal(self, case: PendingCase) -> ViolationEvent:
         try:

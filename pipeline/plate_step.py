@@ -1,6 +1,6 @@
 """Reads plates on vehicle tracks each analysed frame and votes per track; each frame's tracks come back as new
-values carrying the voted plate (``plate``, ``plate_color``, ``plate_confidence``: the weakest character's
-probability averaged over the reads), where rules and events pick it up."""
+values carrying the voted plate (``plate``, ``plate_color``, ``plate_confidence``: the weakest
+of the per-character probabilities averaged over the reads), where rules and events pick it up."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class PlateStep:
     _votes: dict[int, PlateVote] = field(default_factory=dict)
     _best: dict[int, tuple[float, PlateStill]] = field(default_factory=dict)  # (read confidence, crop) per track
 
-    def update(self, image: Image, tracks: Iterable[Track], pts_s: float = 0.0) -> list[Track]:
+    def update(self, image: Image, tracks: Iterable[Track], pts_s: float) -> list[Track]:
         """The same tracks, vehicles with their voted plate once a read has enough votes; ``pts_s`` (the frame's
         stream time) dates the plate crops kept for evidence."""
         return [self._judge(image, track, pts_s) for track in tracks]
@@ -53,7 +53,7 @@ class PlateStep:
         return track.with_attributes(
             plate=verdict.text,
             plate_color=verdict.colour,
-            plate_votes=verdict.reads,
+            plate_reads=verdict.reads,
             plate_confidence=verdict.confidence,
         )
 

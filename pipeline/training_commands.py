@@ -23,6 +23,9 @@ def cmd_training_export(args: argparse.Namespace) -> int:
     if url is None or evidence_dir is None:
         print("error: give --config, or both --database-url and --evidence-dir", file=sys.stderr)
         return 2
+    if not evidence_dir.is_dir():
+        print(f"error: no evidence store at {evidence_dir} (the folder the pipeline seals into)", file=sys.stderr)
+        return 2
     try:
         engine = make_engine(url)
         if not inspect(engine).has_table("tickets"):
@@ -34,6 +37,9 @@ def cmd_training_export(args: argparse.Namespace) -> int:
             report = export_reviewed(session, ContentStore(evidence_dir), args.out)
     except SQLAlchemyError as exc:
         print(f"error: cannot read the database {url}: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the export to {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"{report.rows} reviewed tickets exported to {args.out / 'reviewed'}")
     for cls, count in sorted(report.classes.items()):

@@ -54,12 +54,12 @@ class TrackAttributes:
     fallen: bool | None = None  # voted over the latest frames (a bike can fall over while watched)
     plate: str | None = None
     plate_color: PlateColour | None = None
-    plate_votes: int = 0
-    plate_confidence: float = 0.0  # the weakest character's probability, averaged over the reads
+    plate_reads: int = 0  # reads averaged into the plate
+    plate_confidence: float = 0.0  # the weakest of its characters' probabilities averaged over the reads
     source: str | None = None  # what made the detection when not the detector (static_foreground)
 
     def __post_init__(self) -> None:
-        for name in ("cover", "brand", "plate"):
+        for name in ("cover", "brand"):
             votes, reads = getattr(self, f"{name}_votes"), getattr(self, f"{name}_reads", None)
             if votes < 0 or (reads is not None and votes > reads):
                 raise ValueError(f"{name}_votes must be in 0..{name}_reads, got {votes} of {reads}")
@@ -81,7 +81,7 @@ class TrackAttributes:
         if self.fallen is not None:
             data["fallen"] = self.fallen
         if self.plate is not None:
-            data |= {"plate": self.plate, "plate_votes": self.plate_votes}
+            data |= {"plate": self.plate, "plate_reads": self.plate_reads}
             data["plate_confidence"] = round(self.plate_confidence, 3)
             if self.plate_color is not None:
                 data["plate_color"] = self.plate_color.value

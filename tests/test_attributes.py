@@ -242,10 +242,13 @@ def test_bike_votes_brand_and_follows_a_fall() -> None:
     read = {"shared": True, "brand": "qingju", "brand_score": 0.02, "fallen": False}
     step = AttributeStep(_ScriptedAnnotator([read, read]), max_reads=2, recent=3)
     track = make_track(label="bicycle", box=(0, 0, 100, 100))
+    lying = dataclasses.replace(track, box=(0, 0, 200, 80))  # the bike lies on the ground
     image = np.zeros((10, 10, 3), np.uint8)
-    for _ in range(3):
+    (judged,) = step.update(image, [lying])  # one misjudged first frame …
+    assert judged.attributes.fallen is None, "no fallen state before 3 frames are in"
+    for _ in range(2):
         (judged,) = step.update(image, [track])
-    found = judged.attributes
+    found = judged.attributes  # … is outvoted by the first three frames
     assert (found.brand, found.shared, found.fallen, found.brand_votes, found.brand_reads) == (
         Brand.QINGJU,
         True,
@@ -253,7 +256,6 @@ def test_bike_votes_brand_and_follows_a_fall() -> None:
         2,
         2,
     )
-    lying = dataclasses.replace(track, box=(0, 0, 200, 80))  # the bike now lies on the ground
     for _ in range(2):
         (judged,) = step.update(image, [lying])
         assert judged.attributes.fallen is False  # two frames are not a fall: it needs 3 in a row

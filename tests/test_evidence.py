@@ -184,3 +184,33 @@ def test_the_plate_crop_is_sealed_as_its_own_artifact(tmp_path: Path, plate_pts_
     assert "plate_crop" in json.dumps(manifest) and record.sha256 in json.dumps(manifest)
     ((_key, payload),) = outbox.pending()
     assert any(a["kind"] == "plate_crop" for a in payload["evidence"]), "the ticket gets it too"
+
+
+def test_a_plate_first_read_after_the_start_is_sealed_with_the_update(tmp_path: Path) -> None:
+    """The start had no plate; the update that carries the plate also carries its sealed crop, and so do the
+    events after it; the same crop is never sealed twice."""
+    from datetime import UTC, datetime
+
+    from evidence.locker import PlateStill
+    from evidence.types import EventState, TimeSource
+    from pipeline.evidence_stage import EvidenceStage
+    from pipeline.types import Frame
+
+    store, outbox = ContentStore(tmp_path / "store"), Outbox(tmp_path / "outbox.sqlite")
+    locker = EvidenceLocker(store, outbox, pre_roll_s=1.0, post_roll_s=1.0)
+    stage = EvidenceStage(locker, PacketRingBuffer(10.0), None, {}, [])
+    frame = Frame("cam-1", 0, 5.0, datetime(2026, 12, 1, tzinfo=UTC), np.zeros((240, 320, 3), np.uint8), False,
+                  TimeSource.CONFIG)  # fmt: skip
+    plate = PlateStill(np.full((40, 120, 3), 180, np.uint8), 6.0)
+    stage.accept([make_event()], frame)
+    violation = make_event().id
+    stage.accept([make_event(state=EventState.UPDATE, revision=1, plate="晋HQ3928")], None, {violation: plate})
+    stage.accept([make_event(state=EventState.UPDATE, revision=2)], None, {violation: plate})
+    stage.accept([make_event(state=EventState.END, revision=3)], None, {violation: plate})
+    stage.seal_ready(final=True)
+    crops = {key: [a for a in payload["evidence"] if a["kind"] == "plate_crop"] for key, payload in outbox.pending()}
+    start, first, second, end = (crops[make_event(state=s, revision=r).key] for s, r in
+                                 [(EventState.START, 0), (EventState.UPDATE, 1), (EventState.UPDATE, 2),
+                                  (EventState.END, 3)])  # fmt: skip
+    assert start == [] and len(first) == 1 and second == first and end == first
+    assert first[0]["frame_range"] == [6.0, 6.0] and first[0]["parent_sha256"] is None

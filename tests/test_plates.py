@@ -223,15 +223,15 @@ def test_plate_step_votes_per_track_into_attributes() -> None:
     step = PlateStep(PlateReader())
     truck = make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
     car = make_track(4, "car", (0, 0, w - 1, h - 1), confidence=0.9)
-    truck_now, car_now = step.update(image, [truck, car])
+    truck_now, car_now = step.update(image, [truck, car], 0.0)
     assert truck_now.attributes.plate is None, "one read is not yet a vote"
-    truck_now, car_now = step.update(image, [truck, car])
+    truck_now, car_now = step.update(image, [truck, car], 1.0)
     assert truck_now.attributes.plate == "川AF058Y" and truck_now.attributes.plate_color == "blue"
-    assert truck_now.attributes.plate_votes == 2
+    assert truck_now.attributes.plate_reads == 2
     assert car_now.attributes.plate is None, "only the configured labels are read"
     assert truck.attributes.plate is None, "the step returns new values; the tracks it was given are unchanged"
     step.forget([3])
-    (fresh,) = step.update(image, [make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)])
+    (fresh,) = step.update(image, [make_track(3, "truck", (0, 0, w - 1, h - 1), confidence=0.9)], 2.0)
     assert fresh.attributes.plate is None
 
 
@@ -275,7 +275,7 @@ def test_plate_step_stops_reading_a_settled_track() -> None:
     truck = make_track(1, "truck", (0, 0, w - 1, h - 1), confidence=0.9)
     weak = make_track(2, "truck", (0, 0, w - 1, h - 1), confidence=0.1)
     for _ in range(4):
-        truck_now, _weak = step.update(image, [truck, weak])
+        truck_now, _weak = step.update(image, [truck, weak], 0.0)
     assert reader.calls == 2, "two agreeing reads settle the plate; the low-confidence track is never read"
     assert truck_now.attributes.plate == "川AF058Y"
 
@@ -289,7 +289,7 @@ def test_plate_step_gives_up_on_a_track_without_a_visible_plate() -> None:
     blank = np.full((200, 300, 3), 128, np.uint8)
     truck = make_track(1, "truck", (0, 0, 299, 199), confidence=0.9)
     for _ in range(6):
-        (truck_now,) = step.update(blank, [truck])
+        (truck_now,) = step.update(blank, [truck], 0.0)
     assert reader.calls == 3
     assert truck_now.attributes.plate is None
 

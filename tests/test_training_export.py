@@ -11,24 +11,33 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.settings import Settings
+from evidence.manifest import build_manifest, canonical_bytes
 from evidence.store import ContentStore
-from evidence.types import ArtifactKind
+from evidence.types import ArtifactKind, EventState, ViolationKind
 from pipeline.cli import main
 from pipeline.evaluation import REVIEW_REJECTED_TRUCK, load_labels
-from tests.conftest import DATA, REPO, key_header, needs_data, violation_payload
+from tests.conftest import DATA, REPO, key_header, make_event, needs_data, violation_payload
 
 DECISION = {"actor": "officer-007", "reason": "load visible from the gantry camera"}
 
 
 def _truck_ticket(client: TestClient, store: ContentStore, violation_id: str, label_class: str) -> dict[str, Any]:
-    """A muck-truck ticket whose key frame is a real labelled truck photo, boxed as labelled."""
+    """A muck-truck ticket whose key frame is a real labelled truck photo, boxed as labelled, with its sealed
+    manifest; then an update from a later frame, where the truck has moved on."""
     (label,) = [x for x in load_labels(DATA) if x.cls == label_class][:1]
+    assert label.box is not None
     record = store.put((DATA / label.file).read_bytes(), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
-    payload = violation_payload(
-        violation_id, kind="muck_truck", label="truck", box=list(label.box or ()), evidence=[record.to_dict()]
+    start = make_event(violation_id, kind=ViolationKind.MUCK_TRUCK, label="truck", box=label.box)
+    manifest = store.put(
+        canonical_bytes(build_manifest(start, (record,))), kind=ArtifactKind.MANIFEST, media_type="application/json"
     )
+    payload = start.to_dict() | {"evidence": [record.to_dict(), manifest.to_dict()]}
     response = client.post("/api/v1/tickets", json=payload, headers=key_header(payload))
     assert response.status_code == 201, response.text
+    moved = tuple(v + 300 for v in label.box)
+    update = make_event(violation_id, EventState.UPDATE, 1, kind=ViolationKind.MUCK_TRUCK, label="truck", box=moved)
+    payload = update.to_dict() | {"evidence": [record.to_dict(), manifest.to_dict()]}
+    assert client.post("/api/v1/tickets", json=payload, headers=key_header(payload)).status_code in (200, 201)
     ticket: dict[str, Any] = response.json()
     return ticket
 
@@ -53,7 +62,7 @@ def test_confirmed_and_rejected_tickets_become_labelled_boxes_the_trainer_uses(
     assert set(labels) == {"truck_loaded_uncovered", REVIEW_REJECTED_TRUCK}, "pending tickets are not labels"
     exported = labels["truck_loaded_uncovered"]
     (source,) = [x for x in load_labels(DATA) if x.cls == "truck_loaded_uncovered"][:1]
-    assert exported.box == source.box
+    assert exported.box == source.box, "the box on the key frame (the manifest's), not the update's"
     image = (out / exported.file).read_bytes()
     assert image == (DATA / source.file).read_bytes(), "the sealed key frame itself, byte for byte"
     assert Path(exported.file).stem == hashlib.sha256(image).hexdigest()
@@ -89,12 +98,14 @@ def test_an_evidence_file_that_fails_its_hash_is_left_out_and_said_so(
     code = main(["training", "export", "--database-url", api_settings.database_url,
                  "--evidence-dir", str(api_settings.evidence_dir), "--out", str(out)])  # fmt: skip
     assert code == 0
-    assert "skipped 1: key frame missing or failing its hash check" in capsys.readouterr().out
+    assert "skipped 1: key frame or manifest missing or failing its hash check" in capsys.readouterr().out
     assert load_labels(out) == []
 
 
-def test_a_database_without_tickets_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    code = main(["training", "export", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}",
-                 "--evidence-dir", str(tmp_path / "evidence"), "--out", str(tmp_path / "out")])  # fmt: skip
-    assert code == 2
+def test_a_database_without_tickets_or_a_missing_store_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    (tmp_path / "evidence").mkdir()
+    base = ["training", "export", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}", "--out", str(tmp_path / "o")]
+    assert main([*base, "--evidence-dir", str(tmp_path / "evidence")]) == 2
     assert "has no tickets" in capsys.readouterr().err
+    assert main([*base, "--evidence-dir", str(tmp_path / "evidnece")]) == 2
+    assert "no evidence store at" in capsys.readouterr().err

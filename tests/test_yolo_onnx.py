@@ -196,6 +196,41 @@ def test_an_export_whose_output_ignores_the_batch_cannot_take_batches() -> None:
         with_batch_axis(model)
 
 
+def test_freeing_the_batch_axis_leaves_constant_reshapes_alone() -> None:
+    """A tiny graph: the image is flattened per image ([1, -1] baked in), and an anchor constant reshaped with a
+    target that starts with 1 too, sharing the flatten's target tensor. Only the flatten follows the batch."""
+    import onnxruntime as ort
+
+    from detectors.onnx_batch import with_batch_axis
+
+    target = helper.make_node("Constant", [], ["flat"], value=helper.make_tensor("f", TensorProto.INT64, [2], [1, -1]))
+    anchors = helper.make_node(
+        "Constant", [], ["anchors"], value=helper.make_tensor("a", TensorProto.FLOAT, [2, 3], [1, 2, 3, 4, 5, 6])
+    )
+    nodes = [
+        target,
+        anchors,
+        helper.make_node("Reshape", ["images", "flat"], ["per_image"]),
+        helper.make_node("Reshape", ["anchors", "flat"], ["anchor_row"]),  # [1, 6]: stays [1, 6]
+        helper.make_node("Constant", [], ["axis"], value=helper.make_tensor("x", TensorProto.INT64, [1], [1])),
+        # [1, 1] = 21; were the shared target freed for the anchors too, [2, 1] = [[6], [15]]
+        helper.make_node("ReduceSum", ["anchor_row", "axis"], ["anchor_sum"], keepdims=1),
+        helper.make_node("Add", ["per_image", "anchor_sum"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 48])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    batched = ort.InferenceSession(with_batch_axis(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    images = np.arange(2 * 48, dtype=np.float32).reshape(2, 3, 4, 4)
+    (out,) = batched.run(None, {"images": images})
+    assert out.shape == (2, 48)
+    assert np.array_equal(out, images.reshape(2, 48) + 21.0), "each image flattened on its own, anchors untouched"
+
+
 def _has_bf16() -> bool:
     import openvino
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -23,7 +23,7 @@ class TextRead:
 
     text: str
     char_probs: tuple[float, ...]
-    rows: npt.NDArray[np.float32]  # (characters, alphabet)
+    rows: npt.NDArray[np.float32] = field(compare=False, repr=False)  # (characters, alphabet)
 
     @property
     def confidence(self) -> float:

@@ -3,7 +3,7 @@
 Each read of a vehicle's plate gives, per character, the recogniser's probabilities over its alphabet. Reads
 with the same number of characters are averaged position by position and the average is read again under the
 plate formats: a province that is unsure in one frame and clear in two others comes out right, and the plate's
-confidence is its weakest character's averaged probability — one threshold on a quantity that means the same
+confidence is the weakest of the averaged per-character probabilities — one threshold on a quantity that means the same
 for a 7- or 8-character plate, one row or two.
 """
 
@@ -22,9 +22,11 @@ from detectors.plates.recognizer import PlateDecoder, TextRead
 
 @dataclass(frozen=True)
 class PlateVerdict:
+    """What a track's reads say about its plate so far."""
+
     text: str  # "unreadable" until enough reads agree on a confident plate
     colour: PlateColour | None
-    confidence: float  # the weakest character's probability, averaged over the reads
+    confidence: float  # the weakest of the per-character probabilities averaged over the reads
     reads: int  # reads that were averaged (same length)
     agreeing: int  # of those, reads that alone gave the same text
 

@@ -28,7 +28,7 @@ import onnx
 
 from detectors.base import DetectorError, Image, ModelFileMissing, ModelInfo, check_image
 from detectors.config import YoloConfig
-from detectors.onnx_batch import FixedBatch, with_batch_axis
+from detectors.onnx_batch import FixedBatch, tensor_dims, with_batch_axis
 from detectors.onnx_session import cpu_session
 from detectors.postprocess import finish
 from detectors.types import Detections
@@ -98,8 +98,8 @@ def inspect_export(path: Path) -> YoloExport:
         raise DetectorError(f"{path} is not a readable ONNX model ({type(exc).__name__}); re-export it") from exc
     metadata = {p.key: p.value for p in model.metadata_props}
     initialisers = {t.name for t in model.graph.initializer}
-    inputs = [_dims(i) for i in model.graph.input if i.name not in initialisers]
-    outputs = [_dims(o) for o in model.graph.output]
+    inputs = [tensor_dims(i) for i in model.graph.input if i.name not in initialisers]
+    outputs = [tensor_dims(o) for o in model.graph.output]
     if metadata.get("task", "detect") != "detect":
         raise DetectorError(f"{path} is a YOLO {metadata['task']} model; nonsite needs a detection model")
     if len(inputs) != 1 or len(outputs) != 1:
@@ -116,11 +116,6 @@ def inspect_export(path: Path) -> YoloExport:
     return YoloExport(path, labels, (height, width), layout, metadata)
 
 
-def _dims(value: onnx.ValueInfoProto) -> list[int | str | None]:
-    """A tensor's shape: ints where fixed, names (``"batch"``) or None where dynamic."""
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in value.type.tensor_type.shape.dim]
-
-
 Run = Callable[[FloatArray], FloatArray]  # blob (n, 3, h, w) → the single output (n, …)
 
 
@@ -134,6 +129,10 @@ def _graph(path: Path, max_batch: int) -> str | bytes:
     except FixedBatch as exc:
         raise DetectorError(
             f"{path} cannot take batches ({exc}): set max_batch: 1, or re-export it with ultralytics dynamic=True"
+        ) from exc
+    except Exception as exc:  # onnx shape inference raises its own types for graphs it cannot follow
+        raise DetectorError(
+            f"{path}: cannot free its batch axis ({type(exc).__name__}: {exc}); set max_batch: 1"
         ) from exc
 
 
