@@ -205,3 +205,6 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         code = main(["run", "--config", str(config), "--events-out", str(events_path)])
         events = [json.loads(line) for line in events_path.read_text(encoding="utf-8").splitlines()]
         yield {"code": code, "events": events, "root": root, "url": live.url, "config": config}
+
+
+pytest_plugins = ["tests.rtsp_fixtures"]  # the real RTSP server fixture (rtsp_server)

@@ -1,0 +1,322 @@
+"""A live RTSP camera: a supervised capture process, a watchdog, reconnection forever, and channel health.
+
+Each camera's capture runs in its own process (``pipeline/sources/rtsp_capture.py``). A supervisor thread here
+reads its messages and watches the wall-clock gap between *new* frames (stream time advancing): past
+``stall_timeout_s`` the channel is ``stalled`` and the process is killed and restarted, because a read that
+returns nothing, or an old frame, proves nothing. Reconnection uses capped exponential backoff with jitter
+(tenacity) and never gives up, including for a camera that is down at start-up; a session that went online
+resets the backoff. Only the latest frame is kept for analysis (``live = True``): a frame the analysis has not
+taken when the next arrives is dropped and counted.
+
+Frame times delivered to analysis increase strictly across reconnects: each session's stream times are shifted
+to follow the last frame delivered (the camera's clock restarts with every session). Credentials never appear
+in messages, health or logs (``stream_url.scrub``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from evidence.clips import RecordStreamParams
+from evidence.types import TimeSource
+from pipeline.sources import rtsp_capture
+from pipeline.sources.base import EncodedPacket, PacketSink
+from pipeline.sources.rtsp_capture import CaptureSettings
+from pipeline.sources.stream_url import StreamUrl
+from pipeline.types import Frame
+
+logger = logging.getLogger(__name__)
+_SPAWN = multiprocessing.get_context("spawn")  # never fork a process that runs inference threads
+
+
+class ChannelState(StrEnum):
+    ONLINE = "online"  # new frames arrive
+    STALLED = "stalled"  # connected, but no new frame for stall_timeout_s: the capture is being restarted
+    RECONNECTING = "reconnecting"  # between a lost session and the next (or connecting for the first time)
+    OFFLINE = "offline"  # the last attempt failed (refused, not found, unauthorised, no video …); retrying
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    """One camera's state for the operations centre; every text is free of credentials."""
+
+    camera_id: str
+    url: str  # redacted
+    state: ChannelState
+    since: datetime  # when the state began (UTC)
+    input_fps: float  # new frames per wall second over the last few seconds
+    analysed_fps: float  # frames taken by analysis per wall second over the last few seconds
+    dropped: int  # frames replaced before analysis took them
+    last_frame_at: datetime | None
+    reconnects: int  # sessions started after the first
+    last_error: str | None
+    frame_size: tuple[int, int] | None  # (width, height) of the current session
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    transport: str = "tcp"
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 5.0
+    stall_timeout_s: float = 5.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+
+@dataclass
+class _Session:
+    """One capture session's bookkeeping."""
+
+    last_new: float  # monotonic time of the last new frame (or of the start)
+    online: bool = False
+    stalled: bool = False  # ended by the watchdog
+    error: str | None = None
+    offset: float | None = None  # stream time → this source's timeline
+
+    def shift(self, stream_s: float, source: RtspSource) -> float:
+        """The offset for this session, fixed by its first timed message: its times follow the last frame the
+        source delivered, and the wall time since the source started."""
+        if self.offset is None:
+            self.offset = max(source._last_pts + 1.0 / source.fps, time.monotonic() - source._t0) - stream_s
+        return self.offset
+
+
+class CaptureLost(RuntimeError):
+    """A capture session ended without ever delivering a frame (retried with backoff)."""
+
+
+class RtspSource:
+    """``frames()`` yields the newest frame at up to ``fps`` per second of stream time, until ``close()``."""
+
+    live = True
+    total_frames = None
+
+    def __init__(
+        self, camera_id: str, url: StreamUrl, fps: float, settings: StreamSettings, record: bool = True
+    ) -> None:
+        self.camera_id, self.url, self.fps, self.settings = camera_id, url, fps, settings
+        self.origin_id = f"live:{camera_id}:{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}"
+        self.record_stream: RecordStreamParams | None = None
+        self.problems: list[str] = []
+        self._record = record
+        self._closed = threading.Event()
+        self._lock = threading.Condition()
+        self._latest: Frame | None = None
+        self._seq = 0
+        self._last_pts = -1.0  # the last delivered frame's time on this source's timeline
+        self._t0 = time.monotonic()
+        self._on_packet: PacketSink | None = None
+        self._process: Any = None
+        self._state, self._since = ChannelState.RECONNECTING, datetime.now(UTC)
+        self._ticks: deque[float] = deque(maxlen=256)
+        self._taken: deque[float] = deque(maxlen=256)
+        self._dropped = 0
+        self._sessions = 0
+        self._last_error: str | None = None
+        self._last_frame_at: datetime | None = None
+        self._frame_size: tuple[int, int] | None = None
+        self._keyframe_seen = False
+        self._supervisor = threading.Thread(target=self._supervise, name=f"rtsp-{camera_id}", daemon=True)
+        self._supervisor.start()
+
+    # ---------------------------------------------------------------- the consumer side
+    def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
+        self._on_packet = on_packet
+        while True:
+            with self._lock:
+                while self._latest is None and not self._closed.is_set():
+                    self._lock.wait(timeout=0.5)
+                if self._closed.is_set():
+                    return
+                frame: Frame | None = self._latest
+                self._latest = None
+                self._taken.append(time.monotonic())
+            if frame is not None:
+                yield frame
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            self._lock.notify_all()
+        self._stop_process()
+        self._supervisor.join(timeout=10)
+
+    def health(self) -> ChannelHealth:
+        now = time.monotonic()
+        with self._lock:
+            return ChannelHealth(
+                camera_id=self.camera_id,
+                url=self.url.redacted,
+                state=self._state,
+                since=self._since,
+                input_fps=_rate(self._ticks, now),
+                analysed_fps=_rate(self._taken, now),
+                dropped=self._dropped,
+                last_frame_at=self._last_frame_at,
+                reconnects=max(0, self._sessions - 1),
+                last_error=self._last_error,
+                frame_size=self._frame_size,
+            )
+
+    # ---------------------------------------------------------------- supervision
+    def _supervise(self) -> None:
+        wait = wait_exponential_jitter(
+            initial=self.settings.backoff_initial_s, max=self.settings.backoff_max_s, jitter=1.0
+        )
+        while not self._closed.is_set():
+            retrying = Retrying(wait=wait, retry=retry_if_exception_type(CaptureLost), sleep=self._pause, reraise=True)
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        self._session()
+            except Exception:  # never: CaptureLost is retried forever; anything else is a bug, logged
+                logger.exception("camera %s: capture supervisor failed; restarting it", self.camera_id)
+                self._closed.wait(self.settings.backoff_max_s)
+
+    def _pause(self, seconds: float) -> None:
+        """The backoff's sleep: cut short by close()."""
+        self._closed.wait(seconds)
+
+    def _session(self) -> None:
+        """One capture process from start to end; returns when it had gone online, raises CaptureLost if not."""
+        if self._closed.is_set():
+            return
+        receive, send = _SPAWN.Pipe(duplex=False)
+        capture = CaptureSettings(
+            url=self.url,
+            fps=self.fps,
+            transport=self.settings.transport,
+            open_timeout_s=self.settings.open_timeout_s,
+            read_timeout_s=self.settings.read_timeout_s,
+            send_packets=self._record,
+        )
+        process = _SPAWN.Process(
+            target=rtsp_capture.run, args=(capture, send), name=f"capture-{self.camera_id}", daemon=True
+        )
+        self._sessions += 1
+        process.start()
+        send.close()
+        self._process = process
+        session = _Session(last_new=time.monotonic())
+        try:
+            while not self._closed.is_set() and session.error is None:
+                self._step(process, receive, session)
+        finally:
+            self._stop_process()
+            receive.close()
+        if self._closed.is_set():
+            return
+        reason = session.error or "capture ended"
+        logger.warning("camera %s (%s): %s", self.camera_id, self.url.redacted, reason)
+        if not session.online:
+            self._set_state(ChannelState.OFFLINE, reason)
+        elif not session.stalled:  # a stalled channel stays "stalled" until the next session is online or fails
+            self._set_state(ChannelState.RECONNECTING, reason)
+        if not session.online:
+            raise CaptureLost(reason)
+
+    def _step(self, process: Any, receive: Any, session: _Session) -> None:
+        """Wait a little for the next message; the watchdog's checks when none comes."""
+        if not receive.poll(0.2):
+            quiet_s = time.monotonic() - session.last_new
+            limit = self.settings.stall_timeout_s + (0.0 if session.online else self.settings.open_timeout_s)
+            if quiet_s > limit:
+                session.error = f"stalled: no new frame for {quiet_s:.1f} s"
+                if session.online:
+                    session.stalled = True
+                    self._set_state(ChannelState.STALLED, session.error)
+            elif not process.is_alive() and not receive.poll(0):
+                session.error = f"failed: the capture process exited with code {process.exitcode}"
+            return
+        try:
+            self._handle(receive.recv(), receive, session)
+        except (EOFError, OSError):
+            session.error = f"failed: the capture process exited with code {process.exitcode}"
+
+    def _handle(self, message: tuple[Any, ...], receive: Any, session: _Session) -> None:
+        kind = message[0]
+        if kind == "frame":
+            _, pts_s, height, width = message
+            image = np.frombuffer(receive.recv_bytes(), np.uint8).reshape(height, width, 3)
+            self._deliver(pts_s + session.shift(pts_s, self), image)
+            if not session.online:
+                session.online = True
+                self._set_state(ChannelState.ONLINE, None)
+        elif kind == "tick":
+            session.last_new = time.monotonic()
+            session.shift(message[1], self)
+            with self._lock:
+                self._ticks.append(session.last_new)
+        elif kind == "packet":
+            self._forward_packet(message[1:], session)
+        elif kind == "record":
+            self.record_stream = message[1]
+        elif kind == "open":
+            width, height = message[1], message[2]
+            self._frame_size = (width, height) if width and height else None
+        elif kind == "error":
+            session.error = f"{message[1]}: {message[2]}"
+
+    def _deliver(self, pts_s: float, image: np.ndarray) -> None:
+        if pts_s <= self._last_pts:
+            return
+        now = datetime.now(UTC)
+        frame = Frame(
+            camera_id=self.camera_id,
+            seq=self._seq,
+            pts_s=pts_s,
+            captured_at=now,
+            image=image,
+            from_file=False,
+            time_source=TimeSource.WALL_CLOCK,
+        )
+        with self._lock:
+            if self._latest is not None:
+                self._dropped += 1  # analysis was behind: the older frame makes room
+            self._latest = frame
+            self._seq += 1
+            self._last_pts = pts_s
+            self._last_frame_at = now
+            self._lock.notify_all()
+
+    def _forward_packet(self, fields: tuple[Any, ...], session: _Session) -> None:
+        data, pts, dts, duration, num, den, keyframe = fields
+        time_base = Fraction(num, den)
+        t_s = float(pts * time_base)
+        packet = EncodedPacket(data, pts, dts, duration, time_base, keyframe, t_s + session.shift(t_s, self))
+        if self._on_packet is not None:
+            self._on_packet(packet)
+
+    def _set_state(self, state: ChannelState, error: str | None) -> None:
+        with self._lock:
+            if state is not self._state:
+                self._state, self._since = state, datetime.now(UTC)
+            if error is not None:
+                self._last_error = error
+
+    def _stop_process(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.is_alive():
+            process.kill()
+        process.join(timeout=5)  # reaped: no zombie
+        self._process = None
+
+
+def _rate(times: deque[float], now: float, window_s: float = 5.0) -> float:
+    recent = [t for t in times if now - t <= window_s]
+    return round(len(recent) / window_s, 2)

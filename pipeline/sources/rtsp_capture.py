@@ -1,0 +1,145 @@
+"""The capture process of one camera: opens the stream, decodes it, and sends what the parent needs.
+
+Runs in its own process (``multiprocessing`` spawn), so a capture that hangs inside FFmpeg, or crashes, is killed
+and restarted by :class:`pipeline.sources.rtsp.RtspSource` without touching any other camera. It imports only
+PyAV and numpy. Messages to the parent, over a one-way pipe:
+
+- ``("open", width, height, codec)`` once the stream is open;
+- ``("tick", pts_s)`` for every decoded frame whose time advances (the watchdog's heartbeat);
+- ``("frame", pts_s, height, width)`` followed by the BGR bytes, at most ``fps`` times per second of stream time
+  (frames in between are decoded, as H.264 needs, but not converted or sent);
+- ``("record", RecordStreamParams)`` at the first keyframe, then ``("packet", EncodedPacket fields…)`` for every
+  packet, when the stream is also the record stream (evidence clips are cut from these);
+- ``("error", kind, message)`` before it exits (the message already scrubbed of credentials).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import av
+import av.error
+import numpy as np
+
+from evidence.clips import RecordStreamParams
+from pipeline.sources.stream_url import PROTOCOL_WHITELIST, StreamUrl, scrub
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """What the capture process needs; plain values, picklable."""
+
+    url: StreamUrl
+    fps: float
+    transport: str  # tcp or udp
+    open_timeout_s: float
+    read_timeout_s: float
+    send_packets: bool  # the stream is also the record stream: forward its encoded packets
+
+
+# Error kinds the parent turns into a channel status message.
+UNAUTHORIZED, NOT_FOUND, REFUSED, TIMEOUT, NO_VIDEO, ENDED, FAILED = (
+    "unauthorized",
+    "not_found",
+    "refused",
+    "timeout",
+    "no_video",
+    "ended",
+    "failed",
+)
+
+
+def classify(exc: BaseException) -> str:
+    if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
+        return UNAUTHORIZED
+    if isinstance(exc, av.error.HTTPNotFoundError):
+        return NOT_FOUND
+    if isinstance(exc, ConnectionRefusedError):
+        return REFUSED
+    if isinstance(exc, TimeoutError | av.error.ExitError):  # ExitError: the interrupt callback's read timeout
+        return TIMEOUT
+    return FAILED
+
+
+def run(settings: CaptureSettings, conn: Connection) -> None:
+    """The process body: never raises; every failure ends as one ``error`` message."""
+    try:
+        _capture(settings, conn)
+        conn.send(("error", ENDED, f"{settings.url.redacted}: the stream ended"))
+    except (BrokenPipeError, EOFError):
+        return  # the parent has gone
+    except Exception as exc:  # FFmpeg and socket errors of every kind: reported, classified, scrubbed
+        message = scrub(f"{type(exc).__name__}: {exc}", settings.url)
+        try:
+            conn.send(("error", classify(exc), message))
+        except (BrokenPipeError, EOFError, OSError):
+            return
+    finally:
+        conn.close()
+
+
+def _capture(settings: CaptureSettings, conn: Connection) -> None:
+    options = {
+        "rtsp_transport": settings.transport,
+        "protocol_whitelist": PROTOCOL_WHITELIST,
+        "fflags": "nobuffer",
+    }
+    with av.open(
+        settings.url.for_demuxer, options=options, timeout=(settings.open_timeout_s, settings.read_timeout_s)
+    ) as container:
+        if not container.streams.video:
+            kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+            conn.send(("error", NO_VIDEO, f"{settings.url.redacted}: no video stream (it sends {kinds})"))
+            return
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        context = stream.codec_context
+        conn.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
+        interval = 1.0 / settings.fps
+        next_due: float | None = None
+        last_pts: float | None = None
+        record_sent = False
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if settings.send_packets and packet.pts is not None:
+                if not record_sent and packet.is_keyframe:
+                    conn.send(("record", RecordStreamParams.of(stream, packet)))
+                    record_sent = True
+                if record_sent:
+                    conn.send(("packet", *_packet_fields(packet)))
+            for frame in _decode(packet):
+                if frame.pts is None or stream.time_base is None:
+                    continue
+                pts_s = float(frame.pts * stream.time_base)
+                if last_pts is not None and pts_s <= last_pts:
+                    continue  # a repeated or backwards time is no new frame
+                last_pts = pts_s
+                conn.send(("tick", pts_s))
+                if next_due is None or pts_s + 1e-6 >= next_due:
+                    next_due = pts_s + interval
+                    image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
+                    conn.send(("frame", pts_s, image.shape[0], image.shape[1]))
+                    conn.send_bytes(image.tobytes())
+
+
+def _decode(packet: Any) -> list[Any]:
+    try:
+        return list(packet.decode())
+    except av.error.InvalidDataError:
+        return []  # a damaged packet: the next keyframe repairs the picture
+
+
+def _packet_fields(packet: Any) -> tuple[bytes, int, int | None, int, int, int, bool]:
+    time_base = packet.time_base
+    return (
+        bytes(packet),
+        int(packet.pts),
+        packet.dts,
+        int(packet.duration or 0),
+        int(time_base.numerator),
+        int(time_base.denominator),
+        bool(packet.is_keyframe),
+    )

@@ -1,0 +1,132 @@
+"""A real RTSP server (tests/rtsp_server.py under Debian's python3 with gi) that tests can kill, freeze and
+restart, and a recorder of a source's health over time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.sources.rtsp import ChannelState, RtspSource
+
+SERVER = Path(__file__).with_name("rtsp_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+USER, PASSWORD = "admin", "p@ss:w.rd"  # a password with @, : and . as typed
+
+
+def _has_gst_rtsp() -> bool:
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    try:
+        return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+needs_rtsp_server = pytest.mark.skipif(
+    not _has_gst_rtsp(), reason="gst-rtsp-server for /usr/bin/python3 is missing (make test installs it as root)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RtspServer:
+    def __init__(self, port: int, auth: bool = True) -> None:
+        self.port, self.auth = port, auth
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        userinfo = f"{USER}:{PASSWORD}@" if self.auth else ""
+        return f"rtsp://{userinfo}127.0.0.1:{self.port}/cam"
+
+    def start(self) -> None:
+        args = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port)]
+        if self.auth:
+            args += ["--user", USER, "--password", PASSWORD]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(
+                f"RTSP server did not start: {line!r} {self.process.stderr.read() if self.process.stderr else ''}"
+            )
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.thaw()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def rtsp_server() -> Iterator[RtspServer]:
+    server = RtspServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class HealthLog:
+    """Samples a source's state every 50 ms: the transitions, with when they happened."""
+
+    def __init__(self, source: RtspSource) -> None:
+        self.source = source
+        self.states: list[tuple[float, ChannelState]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            state = self.source.health().state
+            if not self.states or self.states[-1][1] is not state:
+                self.states.append((time.monotonic(), state))
+            self._stop.wait(0.05)
+
+    def transitions(self) -> list[ChannelState]:
+        return [state for _, state in self.states]
+
+    def wait_for(self, state: ChannelState, timeout_s: float) -> float:
+        """Seconds until the source is in ``state``; fails the test past ``timeout_s``."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            if self.source.health().state is state:
+                return time.monotonic() - start
+            time.sleep(0.05)
+        raise AssertionError(f"not {state} after {timeout_s} s: {self.transitions()} ({self.source.health()})")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)

@@ -1,0 +1,182 @@
+"""Live RTSP cameras against a real RTSP server on 127.0.0.1: frames, faults and recovery, health, secrets."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from pipeline.sources.rtsp import ChannelState, RtspSource, StreamSettings
+from pipeline.sources.stream_url import StreamUrlError, parse_stream_url, scrub
+from tests.rtsp_fixtures import PASSWORD, HealthLog, RtspServer, free_port, needs_rtsp_server
+
+FAST = StreamSettings(
+    open_timeout_s=4.0, read_timeout_s=2.0, stall_timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1.0
+)
+
+
+class Consumer:
+    """Takes frames from a source as the analysis would, recording their times."""
+
+    def __init__(self, source: RtspSource) -> None:
+        self.source = source
+        self.times: list[float] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for frame in self.source.frames():
+            self.times.append(frame.pts_s)
+
+    def wait_frames(self, count: int, timeout_s: float) -> None:
+        start, wanted = time.monotonic(), len(self.times) + count
+        while len(self.times) < wanted:
+            assert time.monotonic() - start < timeout_s, f"{len(self.times)} frames, {self.source.health()}"
+            time.sleep(0.05)
+
+
+def open_camera(url: str, fps: float = 4.0) -> tuple[RtspSource, HealthLog, Consumer]:
+    source = RtspSource("cam-live", parse_stream_url(url), fps, FAST)
+    return source, HealthLog(source), Consumer(source)
+
+
+def close_all(source: RtspSource, log: HealthLog) -> None:
+    source.close()
+    log.stop()
+    assert multiprocessing.active_children() == [], "every capture process is reaped"
+
+
+def assert_strictly_increasing(times: list[float]) -> None:
+    assert all(b > a for a, b in itertools.pairwise(times)), times
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://cam.example/stream", "must be rtsp:// or rtsps://"),
+        ("file:///etc/passwd", "must be rtsp:// or rtsps://"),
+        ("concat:a.mp4|b.mp4", "must be rtsp:// or rtsps://"),
+        ("rtsp:///no-host", "has no host"),
+        ("rtsp://admin:s3cret@cam:99999/x", "not a valid stream URL"),
+    ],
+)
+def test_only_rtsp_urls_are_accepted_and_errors_hide_the_password(url: str, message: str) -> None:
+    with pytest.raises(StreamUrlError, match=message) as error:
+        parse_stream_url(url)
+    assert "s3cret" not in str(error.value)
+
+
+def test_a_password_with_at_colon_and_dot_is_split_redacted_and_scrubbed() -> None:
+    url = parse_stream_url(f"rtsp://admin:{PASSWORD}@127.0.0.1:8554/cam?channel=1")
+    assert (url.username, url.password, url.host, url.port, url.path) == (
+        "admin", PASSWORD, "127.0.0.1", 8554, "/cam?channel=1")  # fmt: skip
+    assert url.redacted == "rtsp://***@127.0.0.1:8554/cam?channel=1" == str(url)
+    assert PASSWORD not in repr(url) and PASSWORD not in url.redacted
+    assert url.for_demuxer == "rtsp://admin:p%40ss%3Aw.rd@127.0.0.1:8554/cam?channel=1"
+    leak = f"Connection refused: '{url.for_demuxer}' (password {PASSWORD})"
+    assert PASSWORD not in scrub(leak, url) and "p%40ss" not in scrub(leak, url)
+    assert url.redacted in scrub(leak, url)
+
+
+@needs_rtsp_server
+def test_frames_arrive_live_with_increasing_times_and_the_password_never_shows(
+    rtsp_server: RtspServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    source, log, consumer = open_camera(rtsp_server.url)
+    try:
+        consumer.wait_frames(6, timeout_s=15)
+        health = source.health()
+        assert health.state is ChannelState.ONLINE and health.frame_size == (640, 360)
+        assert health.input_fps > 0 and health.reconnects == 0
+        assert source.record_stream is not None and source.record_stream.codec == "h264"
+        assert_strictly_increasing(consumer.times)
+        assert PASSWORD not in repr(health) and "p%40ss" not in repr(health)
+    finally:
+        close_all(source, log)
+    assert PASSWORD not in caplog.text and "p%40ss" not in caplog.text
+
+
+@needs_rtsp_server
+def test_a_killed_server_is_reconnected_to_when_it_comes_back(rtsp_server: RtspServer) -> None:
+    source, log, consumer = open_camera(rtsp_server.url)
+    try:
+        consumer.wait_frames(3, timeout_s=15)
+        rtsp_server.kill()
+        lost_s = log.wait_for(ChannelState.OFFLINE, timeout_s=FAST.stall_timeout_s + FAST.read_timeout_s + 8)
+        before = len(consumer.times)
+        rtsp_server.start()
+        back_s = log.wait_for(ChannelState.ONLINE, timeout_s=FAST.backoff_max_s + FAST.open_timeout_s + 10)
+        consumer.wait_frames(3, timeout_s=10)
+        health = source.health()
+        assert health.reconnects >= 1 and health.last_error  # the last failure stays visible once back
+        assert len(consumer.times) > before
+        assert_strictly_increasing(consumer.times)
+        print(f"killed: offline after {lost_s:.1f} s; online {back_s:.1f} s after the restart")
+    finally:
+        close_all(source, log)
+    states = log.transitions()
+    assert states[:2] == [ChannelState.RECONNECTING, ChannelState.ONLINE] and states[-1] is ChannelState.ONLINE
+    assert ChannelState.OFFLINE in states
+
+
+@needs_rtsp_server
+def test_a_frozen_server_is_detected_by_the_watchdog_and_recovered(rtsp_server: RtspServer) -> None:
+    source, log, consumer = open_camera(rtsp_server.url)
+    try:
+        consumer.wait_frames(3, timeout_s=15)
+        rtsp_server.freeze()  # SIGSTOP: the connection stays open, nothing new arrives
+        stalled_s = log.wait_for(ChannelState.STALLED, timeout_s=FAST.stall_timeout_s + 3)
+        time.sleep(1.0)
+        frozen_frames = len(consumer.times)
+        rtsp_server.thaw()
+        back_s = log.wait_for(ChannelState.ONLINE, timeout_s=FAST.open_timeout_s + FAST.backoff_max_s + 10)
+        consumer.wait_frames(3, timeout_s=10)
+        assert source.health().reconnects >= 1 and "stalled" in (source.health().last_error or "")
+        assert len(consumer.times) > frozen_frames
+        assert_strictly_increasing(consumer.times)
+        print(f"frozen: stalled after {stalled_s:.1f} s; online {back_s:.1f} s after SIGCONT")
+    finally:
+        close_all(source, log)
+    assert ChannelState.STALLED in log.transitions()
+
+
+@needs_rtsp_server
+def test_a_camera_down_at_start_up_comes_online_when_it_appears() -> None:
+    server = RtspServer(free_port())
+    source, log, consumer = open_camera(server.url)
+    try:
+        log.wait_for(ChannelState.OFFLINE, timeout_s=15)
+        assert "refused" in (source.health().last_error or "")
+        server.start()
+        back_s = log.wait_for(ChannelState.ONLINE, timeout_s=FAST.backoff_max_s + FAST.open_timeout_s + 10)
+        consumer.wait_frames(2, timeout_s=10)
+        print(f"down at start-up: online {back_s:.1f} s after the server started")
+    finally:
+        close_all(source, log)
+        server.stop()
+
+
+@needs_rtsp_server
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda url: url.replace("/cam", "/nope"), "not_found"),
+        (lambda url: url.replace("p@ss:w.rd", "wrong"), "unauthorized"),
+        (lambda url: url.replace("/cam", "/audio"), "no video stream (it sends audio)"),
+    ],
+    ids=["wrong path", "wrong password", "audio only"],
+)
+def test_bad_camera_inputs_are_offline_with_a_specific_message(rtsp_server: RtspServer, change, error) -> None:
+    source, log, _consumer = open_camera(change(rtsp_server.url))
+    try:
+        log.wait_for(ChannelState.OFFLINE, timeout_s=15)
+        health = source.health()
+        assert error in (health.last_error or ""), health.last_error
+        assert PASSWORD not in (health.last_error or "") and "p%40ss" not in (health.last_error or "")
+    finally:
+        close_all(source, log)
