@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 PORT   ?= 8000
 
-.PHONY: demo test models register-yolo venv lint browser clean help lock
+.PHONY: demo test models register-yolo venv lint browser rtsp-server clean help lock
 
 help:
 	@echo "make demo   - set up, run the whole chain on the sample clips, serve the officer page on :$(PORT)"
@@ -72,8 +72,20 @@ browser:
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }; } || \
 	    echo "chromium not installed: the browser test will be skipped"
 
+# Debian's gst-rtsp-server (run by Debian's own python3, which has gi) for the live-camera tests: a real RTSP
+# server on 127.0.0.1 that the tests kill, freeze and restart; installed only when running as root with apt.
+RTSP_PROBE := import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer
+rtsp-server:
+	@{ [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "$(RTSP_PROBE)" 2>/dev/null && \
+	   gst-inspect-1.0 x264enc >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { echo "installing Debian gst-rtsp-server and GStreamer plugins for the live-camera tests"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-gi gir1.2-gst-rtsp-server-1.0 \
+	        gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly >/dev/null; }; } || \
+	    echo "gst-rtsp-server not installed: the live-camera tests will be skipped"
+
 # Tests with a coverage report, then the lint step: ruff, mypy, and the import contracts of the design card.
-test: models browser $(TESTSTAMP)
+test: models browser rtsp-server $(TESTSTAMP)
 	$(BIN)/python -m pytest -q --cov --cov-report=term
 	$(MAKE) --no-print-directory lint
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import socket
 import sys
 import threading
@@ -518,13 +519,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (systemd, docker stop) stops like Ctrl-C: cameras close, open violations end and are sealed, and
+    what is not yet delivered stays in the outbox for the next start."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        code: int = args.func(args)
+        with _stop_on_sigterm():
+            code: int = args.func(args)
         return code
     except ConfigError as exc:
         print(f"error: invalid config {exc}", file=sys.stderr)

@@ -9,7 +9,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -20,6 +29,7 @@ from detectors.attributes.truck_cover import CoverState
 from detectors.coco import LARGE_VEHICLES, TWO_WHEELERS
 from detectors.config import DetectorConfig, NanoDetConfig
 from evidence.types import ViolationKind
+from pipeline.sources.stream_url import StreamUrl, parse_stream_url
 
 
 class ConfigError(ValueError):
@@ -53,7 +63,11 @@ class InputRole(StrEnum):
 
 class InputConfig(_Section):
     path: Path | None = Field(None, description="Video file or folder of images (relative to the config file).")
-    url: str | None = Field(None, description="Stream URL (rtsp://…); supported by a later release.")
+    url: SecretStr | None = Field(
+        None,
+        description="Camera stream URL, rtsp:// or rtsps:// only (credentials are never logged or shown); "
+        "a password may hold @ : . as typed, / ? # percent-encoded.",
+    )
     roles: list[InputRole] = Field(default_factory=lambda: [InputRole.DETECT, InputRole.RECORD], min_length=1)
     start_time: datetime | None = Field(
         None, description="Wall time of the file's first frame (ISO-8601 with offset); default: container metadata."
@@ -64,8 +78,13 @@ class InputConfig(_Section):
         if (self.path is None) == (self.url is None):
             raise ValueError("give exactly one of 'path' or 'url'")
         if self.url is not None:
-            raise ValueError("stream URLs (RTSP) are not supported yet; use a video file or an image folder")
+            parse_stream_url(self.url.get_secret_value())  # StreamUrlError (a ValueError) names what is wrong
+            if self.start_time is not None:
+                raise ValueError("start_time is for files; a live camera's frames carry the time they arrive")
         return self
+
+    def stream_url(self) -> StreamUrl | None:
+        return parse_stream_url(self.url.get_secret_value()) if self.url is not None else None
 
 
 class ZoneKind(StrEnum):
@@ -123,6 +142,19 @@ class StaticForegroundConfig(_Section):
     confidence: float = Field(0.5, ge=0, le=1, description="Score given to a static-foreground detection.")
 
 
+class StreamConfig(_Section):
+    """How a live camera (an ``url`` input) is read and supervised."""
+
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport; TCP survives lossy links.")
+    open_timeout_s: float = Field(10.0, gt=0, le=120, description="Seconds to connect and get the stream's header.")
+    read_timeout_s: float = Field(5.0, gt=0, le=120, description="Seconds a read may block before it fails.")
+    stall_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="No new frame (stream time advancing) for this long: restart the capture."
+    )
+    backoff_initial_s: float = Field(1.0, gt=0, le=60, description="First wait before reconnecting after a failure.")
+    backoff_max_s: float = Field(30.0, gt=0, le=600, description="Longest wait between reconnect attempts.")
+
+
 class CameraConfig(_Section):
     id: str = Field(..., min_length=1, pattern=r"^[\w.-]+$", description="Camera id used in events and tickets.")
     name: str = Field("", description="Human-readable location.")
@@ -139,6 +171,7 @@ class CameraConfig(_Section):
         default_factory=StaticForegroundConfig,
         description="Static-foreground detection in no_vending zones (used when the camera has a street_stall rule).",
     )
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="Live cameras: timeouts and reconnects.")
 
     @model_validator(mode="after")
     def _roles_and_zones(self) -> CameraConfig:
@@ -146,6 +179,14 @@ class CameraConfig(_Section):
             owners = [i for i in self.inputs if role in i.roles]
             if len(owners) != 1:
                 raise ValueError(f"exactly one input must have role '{role.value}', found {len(owners)}")
+        live = [i.url is not None for i in self.inputs]
+        if any(live) and not all(live):
+            raise ValueError("a camera's inputs are either all stream URLs or all files, not a mix")
+        if len(self.inputs) > 1 and all(live):
+            raise ValueError(
+                "a separate record stream URL is not supported yet: give the camera one url input with both roles "
+                "(evidence clips are then cut from the stream that is analysed)"
+            )
         names = [z.name for z in self.zones]
         if len(set(names)) != len(names):
             raise ValueError(f"zone names must be unique, got {names}")

@@ -25,11 +25,13 @@ class EvidenceStage:
         self,
         locker: EvidenceLocker,
         ring: PacketRingBuffer,
-        record: RecordStreamParams | None,
+        record: Callable[[], RecordStreamParams | None],
         zones: dict[str, list[tuple[float, float]]],
         sinks: list[EventSink],
     ) -> None:
-        self.locker, self.ring, self.record, self.zones, self.sinks = locker, ring, record, zones, sinks
+        """``record`` gives the record stream's parameters when there is one: a file knows them at once, a live
+        camera once its first keyframe has arrived (and anew after a reconnect)."""
+        self.locker, self.ring, self._record, self.zones, self.sinks = locker, ring, record, zones, sinks
         self._pending: list[PendingCase] = []
         self._sealed: dict[str, ViolationEvent] = {}
         self._held: list[ViolationEvent] = []
@@ -69,7 +71,9 @@ class EvidenceStage:
         latest = self.ring.latest_s
         # Without a record stream (stills) there is no clip to wait for.
         ready = [
-            c for c in self._pending if final or self.record is None or (latest is not None and latest >= c.clip_end_s)
+            c
+            for c in self._pending
+            if final or self._record() is None or (latest is not None and latest >= c.clip_end_s)
         ]
         self._pending = [c for c in self._pending if c not in ready]
         for case in ready:
@@ -97,7 +101,7 @@ class EvidenceStage:
 
     def _seal(self, case: PendingCase) -> ViolationEvent:
         try:
-            sealed = self.locker.seal(case, self.ring.snapshot(), self.record)
+            sealed = self.locker.seal(case, self.ring.snapshot(), self._record())
         except Exception as exc:  # the locker handles a full disk; anything else must not lose the violation
             logger.exception("violation %s: sealing failed", case.event.id)
             notes = {**case.event.notes, "evidence": f"not sealed: {exc!r}"}

@@ -43,6 +43,8 @@ def preflight(config: NonsiteConfig, *, check_inputs: bool = True) -> Findings:
 
 def _inputs(config: NonsiteConfig, found: Findings) -> None:
     for camera in config.cameras:
+        if camera.input_for(InputRole.DETECT).url is not None:
+            continue  # a live camera's size is known once it connects; zones are checked against frames then
         missing = [s.path for s in camera.inputs if s.path is not None and not s.path.exists()]
         if missing:
             found.unreadable_inputs += [f"camera {camera.id}: input not found: {path}" for path in missing]

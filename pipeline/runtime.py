@@ -36,6 +36,7 @@ from pipeline.analysis import CameraAnalysis, StageTimes
 from pipeline.evidence_stage import EventSink, EvidenceStage
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.sources.base import FrameSource, SourceError
+from pipeline.sources.rtsp import ChannelHealth, RtspSource
 from pipeline.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class CameraHealth:
     last_frame_at: datetime | None
     error: str | None
     problems: tuple[str, ...]  # inputs the source skipped (corrupt packets, unreadable images)
+    channel: ChannelHealth | None = None  # live cameras: online/stalled/reconnecting/offline, rates, reconnects
 
 
 class _Camera:
@@ -108,7 +110,8 @@ class _Camera:
         self.ring = PacketRingBuffer(ring_s)
         self.frames: queue.Queue[Frame | _End] = queue.Queue(maxsize=queue_frames)
         self.evidence_queue: queue.Queue[_EvidenceWork | _End] = queue.Queue(maxsize=16)
-        self.evidence = EvidenceStage(parts.locker, self.ring, parts.source.record_stream, parts.zones, parts.sinks)
+        source = parts.source
+        self.evidence = EvidenceStage(parts.locker, self.ring, lambda: source.record_stream, parts.zones, parts.sinks)
         self.times: StageTimes = parts.analysis.times
         self.state = CameraState.STARTING
         self.frames_in = self.analysed = self.dropped = 0
@@ -137,6 +140,7 @@ class _Camera:
             last_frame_at=last.captured_at if last else None,
             error=self.error,
             problems=tuple(self.parts.source.problems),
+            channel=self.parts.source.health() if isinstance(self.parts.source, RtspSource) else None,
         )
 
 

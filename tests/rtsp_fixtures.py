@@ -41,8 +41,8 @@ def free_port() -> int:
 
 
 class RtspServer:
-    def __init__(self, port: int, auth: bool = True) -> None:
-        self.port, self.auth = port, auth
+    def __init__(self, port: int, auth: bool = True, size: str = "640x360") -> None:
+        self.port, self.auth, self.size = port, auth, size
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -51,7 +51,7 @@ class RtspServer:
         return f"rtsp://{userinfo}127.0.0.1:{self.port}/cam"
 
     def start(self) -> None:
-        args = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port)]
+        args = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port), "--size", self.size]
         if self.auth:
             args += ["--user", USER, "--password", PASSWORD]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

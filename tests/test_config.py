@@ -68,7 +68,17 @@ def test_valid_config_resolves_paths_relative_to_the_file(tmp_path: Path) -> Non
             ("kind: no_vending", "kind: bike_parking"),
             "a bike_parking zone is where bikes may park",
         ),
-        (("      - path: clip.mp4\n", "      - url: rtsp://10.0.0.1/stream\n"), "RTSP) are not supported yet"),
+        (
+            ("      - path: clip.mp4\n", "      - url: http://admin:s3cret@10.0.0.1/stream\n"),
+            "must be rtsp:// or rtsps://",
+        ),
+        (
+            (
+                "      - path: clip.mp4\n",
+                "      - url: rtsp://10.0.0.1/stream\n        start_time: 2026-01-01T00:00:00Z\n",
+            ),
+            "start_time is for files",
+        ),
         (
             ("[[0, 0], [100, 0]", "[[-5, 0], [100, 0]"),
             "line 9: cameras[0].zones[0].polygon[0][0]: Input should be greater",

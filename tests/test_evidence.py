@@ -198,7 +198,7 @@ def test_a_plate_first_read_after_the_start_is_sealed_with_the_update(tmp_path: 
 
     store, outbox = ContentStore(tmp_path / "store"), Outbox(tmp_path / "outbox.sqlite")
     locker = EvidenceLocker(store, outbox, pre_roll_s=1.0, post_roll_s=1.0)
-    stage = EvidenceStage(locker, PacketRingBuffer(10.0), None, {}, [])
+    stage = EvidenceStage(locker, PacketRingBuffer(10.0), lambda: None, {}, [])
     frame = Frame("cam-1", 0, 5.0, datetime(2026, 12, 1, tzinfo=UTC), np.zeros((240, 320, 3), np.uint8), False,
                   TimeSource.CONFIG)  # fmt: skip
     plate = PlateStill(np.full((40, 120, 3), 180, np.uint8), 6.0)

@@ -180,3 +180,120 @@ def test_bad_camera_inputs_are_offline_with_a_specific_message(rtsp_server: Rtsp
         assert PASSWORD not in (health.last_error or "") and "p%40ss" not in (health.last_error or "")
     finally:
         close_all(source, log)
+
+
+@needs_rtsp_server
+def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips(tmp_path) -> None:
+    """Three cameras on three real servers in one runtime with one shared detector; one server freezes. The
+    other two keep at least 95 % of their analysed rate, the frozen one comes back, and the violations on the
+    live streams are sealed with clips cut from the streams' own packets."""
+    from evidence.types import EventState, ViolationEvent
+    from pipeline.runtime import Runtime
+    from tests.runtime_fakes import ScriptedDetector, camera_parts
+
+    servers = [RtspServer(free_port(), size="320x180") for _ in range(3)]
+    for server in servers:
+        server.start()
+    sources = [RtspSource(f"cam-{i}", parse_stream_url(s.url), 2.0, FAST) for i, s in enumerate(servers)]
+    events: list[ViolationEvent] = []
+    parts = []
+    for i, source in enumerate(sources):
+        part = camera_parts(source, tmp_path / f"cam-{i}", fps=2.0, pre_roll_s=1.0, post_roll_s=1.0)
+        part.sinks.append(events.append)
+        parts.append(part)
+    chair = (60.0, 40.0, 120.0, 150.0)  # a still object on every frame: each camera's stall rule fires
+    runtime = Runtime(parts, ScriptedDetector(lambda call: [chair]))
+    runtime.start()
+    logs = [HealthLog(source) for source in sources]
+    try:
+        for log in logs:
+            log.wait_for(ChannelState.ONLINE, timeout_s=20)
+        time.sleep(4.0)
+        analysed = lambda: {k: h.analysed for k, h in runtime.health().items()}  # noqa: E731
+        before, t0 = analysed(), time.monotonic()
+        time.sleep(6.0)
+        normal, t1 = analysed(), time.monotonic()
+        servers[1].freeze()
+        time.sleep(6.0)
+        frozen, t2 = analysed(), time.monotonic()
+        servers[1].thaw()
+        logs[1].wait_for(ChannelState.ONLINE, timeout_s=FAST.open_timeout_s + FAST.backoff_max_s + 10)
+        for camera in ("cam-0", "cam-2"):
+            rate_normal = (normal[camera] - before[camera]) / (t1 - t0)
+            rate_frozen = (frozen[camera] - normal[camera]) / (t2 - t1)
+            print(f"{camera}: {rate_normal:.2f} analysed fps before, {rate_frozen:.2f} while cam-1 was frozen")
+            assert rate_frozen >= 0.95 * rate_normal, (camera, rate_normal, rate_frozen)
+        assert frozen["cam-1"] - normal["cam-1"] <= 2 * 2.0 * FAST.stall_timeout_s  # it did stop
+        assert ChannelState.STALLED in logs[1].transitions()
+        assert runtime.health()["cam-1"].channel is not None
+    finally:
+        runtime.stop()
+        assert runtime.join(timeout_s=30)
+        for log in logs:
+            log.stop()
+        for server in servers:
+            server.stop()
+    assert multiprocessing.active_children() == []
+    starts = [e for e in events if e.state is EventState.START]
+    assert {e.camera for e in starts} == {"cam-0", "cam-1", "cam-2"}
+    for start in starts:
+        clips = [a for a in start.evidence if a.kind.value == "original_clip"]
+        assert clips, (start.camera, start.notes)
+
+
+LIVE_CONFIG = """\
+cameras:
+  - id: gate-1
+    fps: 2
+    inputs:
+{inputs}
+    stream: {{stall_timeout_s: 3, backoff_max_s: 10}}
+    zones:
+      - {{name: road, kind: watched_road, polygon: [[0, 0], [640, 0], [640, 360], [0, 360]]}}
+rules:
+  - {{name: muck, kind: muck_truck, camera: gate-1, zone: road}}
+"""
+
+
+def test_a_live_camera_in_the_config_becomes_a_supervised_rtsp_source(tmp_path) -> None:
+    from pipeline.config import load_config
+    from pipeline.sources.factory import open_source
+
+    path = tmp_path / "live.yaml"
+    path.write_text(LIVE_CONFIG.format(inputs=f'      - url: "rtsp://admin:{PASSWORD}@127.0.0.1:9/cam"'), "utf-8")
+    camera = load_config(path).cameras[0]
+    assert PASSWORD not in repr(camera) and PASSWORD not in camera.model_dump_json()
+    source = open_source(camera)  # nothing listens on port 9: the source starts anyway and keeps trying
+    try:
+        assert isinstance(source, RtspSource) and source.live and source.settings.stall_timeout_s == 3
+        assert source.health().url == "rtsp://***@127.0.0.1:9/cam"
+    finally:
+        source.close()
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ('      - url: "http://admin:s3cret@cam.example/live"', "must be rtsp:// or rtsps://"),
+        (
+            '      - url: "rtsp://admin:s3cret@cam/x"\n        roles: [detect]\n      - path: main.mp4\n'
+            "        roles: [record]",
+            "either all stream URLs or all files",
+        ),
+        (
+            '      - url: "rtsp://admin:s3cret@cam/sub"\n        roles: [detect]\n      - url: "rtsp://admin:s3cret@cam/main"\n'
+            "        roles: [record]",
+            "separate record stream URL is not supported yet",
+        ),
+    ],
+    ids=["http url", "url and file", "separate record url"],
+)
+def test_bad_live_inputs_are_config_errors_that_hide_the_password(tmp_path, inputs: str, message: str) -> None:
+    from pipeline.config import ConfigError, load_config
+
+    path = tmp_path / "live.yaml"
+    path.write_text(LIVE_CONFIG.format(inputs=inputs), "utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert message in str(error.value) and "s3cret" not in str(error.value)

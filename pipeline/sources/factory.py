@@ -1,4 +1,4 @@
-"""Builds the source for a camera from its config inputs."""
+"""Builds the source for a camera from its config inputs: a video file, an image folder or a live RTSP camera."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from pipeline.config import CameraConfig, InputRole
 from pipeline.sources.base import FrameSource, SourceError
 from pipeline.sources.image_folder import ImageFolderSource
+from pipeline.sources.rtsp import RtspSource, StreamSettings
 from pipeline.sources.video_file import VideoFileSource
 
 
@@ -14,6 +15,10 @@ def open_source(camera: CameraConfig, override: Path | None = None) -> FrameSour
     """The camera's configured source, or ``override`` (a file or folder) used for both roles."""
     detect = camera.input_for(InputRole.DETECT)
     record = camera.input_for(InputRole.RECORD)
+    url = detect.stream_url()
+    if url is not None and override is None:
+        settings = StreamSettings(**camera.stream.model_dump())
+        return RtspSource(camera.id, url, camera.fps, settings, record=record is detect)
     detect_path = override or detect.path
     record_path = override or record.path
     if detect_path is None:

@@ -102,7 +102,7 @@ class RtspSource:
     """``frames()`` yields the newest frame at up to ``fps`` per second of stream time, until ``close()``."""
 
     live = True
-    total_frames = None
+    total_frames: int | None = None
 
     def __init__(
         self, camera_id: str, url: StreamUrl, fps: float, settings: StreamSettings, record: bool = True
