@@ -209,7 +209,10 @@ def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips
         for log in logs:
             log.wait_for(ChannelState.ONLINE, timeout_s=20)
         time.sleep(4.0)
-        analysed = lambda: {k: h.analysed for k, h in runtime.health().items()}  # noqa: E731
+
+        def analysed() -> dict[str, int]:
+            return {k: h.analysed for k, h in runtime.health().items()}
+
         before, t0 = analysed(), time.monotonic()
         time.sleep(6.0)
         normal, t1 = analysed(), time.monotonic()
