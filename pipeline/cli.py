@@ -220,8 +220,9 @@ def _run_cameras(
     events_out: IO[str] | None,
     outbox: Outbox,
 ) -> RunSummary:
-    """Run every camera at once to the end of its input. A camera that cannot be opened, or whose input fails
-    part-way, is reported and the others still run; everything sealed before a failure is in the outbox."""
+    """Run every camera at once to the end of its input (live cameras until Ctrl-C or SIGTERM). A camera that
+    cannot be opened, or whose input fails part-way, is reported and the others still run; everything sealed
+    before a failure is in the outbox."""
     models = SharedModels(_detector_for(config), threads=config.detector.threads)  # one set for every camera
     digest = config_sha256(config_path)
     cameras, failures = [], []
@@ -244,6 +245,9 @@ def _run_cameras(
     runtime = Runtime(cameras, models.detector, on_analysed=lambda camera_id: bars[camera_id].update())
     try:
         health = runtime.run()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runtime has stopped every camera and sealed what was open
+        health = runtime.health()
+        print("\nstopped: open violations ended and sealed; undelivered ones stay in the outbox", file=sys.stderr)
     finally:
         for bar in bars.values():
             bar.close()
