@@ -3,9 +3,11 @@ restart, and a recorder of a source's health over time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -118,11 +120,12 @@ class HealthLog:
     def transitions(self) -> list[ChannelState]:
         return [state for _, state in self.states]
 
-    def wait_for(self, state: ChannelState, timeout_s: float) -> float:
-        """Seconds until the source is in ``state``; fails the test past ``timeout_s``."""
+    def wait_for(self, state: ChannelState | set[ChannelState], timeout_s: float) -> float:
+        """Seconds until the source is in ``state`` (or one of them); fails the test past ``timeout_s``."""
+        wanted = state if isinstance(state, set) else {state}
         start = time.monotonic()
         while time.monotonic() - start < timeout_s:
-            if self.source.health().state is state:
+            if self.source.health().state in wanted:
                 return time.monotonic() - start
             time.sleep(0.05)
         raise AssertionError(f"not {state} after {timeout_s} s: {self.transitions()} ({self.source.health()})")
@@ -130,3 +133,60 @@ class HealthLog:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+
+class ResettingProxy:
+    """A loopback TCP proxy in front of the server that can drop every connection at once with a reset (RST),
+    as a flaky network or a restarting NVR does."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def reset(self) -> int:
+        """Drop every open connection with a TCP reset; returns how many."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            for sock in pair:
+                with contextlib.suppress(OSError):
+                    # Linger 0 makes the last close send RST; SHUT_RD wakes the pipe thread blocked in recv
+                    # (a plain close from another thread would not reach the kernel until that recv returned).
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RD)
+                sock.close()
+        return len(pairs)
+
+    def close(self) -> None:
+        self._closed.set()
+        self.listener.close()
+        self.reset()

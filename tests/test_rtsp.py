@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.sources.rtsp import ChannelState, RtspSource, StreamSettings
 from pipeline.sources.stream_url import StreamUrlError, parse_stream_url, scrub
-from tests.rtsp_fixtures import PASSWORD, HealthLog, RtspServer, free_port, needs_rtsp_server
+from tests.rtsp_fixtures import PASSWORD, HealthLog, ResettingProxy, RtspServer, free_port, needs_rtsp_server
 
 FAST = StreamSettings(
     open_timeout_s=4.0, read_timeout_s=2.0, stall_timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1.0
@@ -143,6 +143,26 @@ def test_a_frozen_server_is_detected_by_the_watchdog_and_recovered(rtsp_server: 
     finally:
         close_all(source, log)
     assert ChannelState.STALLED in log.transitions()
+
+
+@needs_rtsp_server
+def test_connections_reset_by_the_network_are_reconnected(rtsp_server: RtspServer) -> None:
+    proxy = ResettingProxy(rtsp_server.port)
+    source, log, consumer = open_camera(rtsp_server.url.replace(f":{rtsp_server.port}/", f":{proxy.port}/"))
+    try:
+        for _ in range(2):
+            consumer.wait_frames(3, timeout_s=15)
+            assert proxy.reset() >= 1
+            lost = {ChannelState.RECONNECTING, ChannelState.STALLED}
+            log.wait_for(lost, timeout_s=FAST.stall_timeout_s + FAST.read_timeout_s + 5)
+            back_s = log.wait_for(ChannelState.ONLINE, timeout_s=FAST.open_timeout_s + FAST.backoff_max_s + 10)
+            print(f"connection reset: online again after {back_s:.1f} s")
+        consumer.wait_frames(2, timeout_s=10)
+        assert source.health().reconnects >= 2
+        assert_strictly_increasing(consumer.times)
+    finally:
+        close_all(source, log)
+        proxy.close()
 
 
 @needs_rtsp_server

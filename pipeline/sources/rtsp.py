@@ -174,7 +174,7 @@ class RtspSource:
     # ---------------------------------------------------------------- supervision
     def _supervise(self) -> None:
         wait = wait_exponential_jitter(
-            initial=self.settings.backoff_initial_s, max=self.settings.backoff_max_s, jitter=1.0
+            multiplier=self.settings.backoff_initial_s, max=self.settings.backoff_max_s, jitter=1.0
         )
         while not self._closed.is_set():
             retrying = Retrying(wait=wait, retry=retry_if_exception_type(CaptureLost), sleep=self._pause, reraise=True)
