@@ -239,9 +239,11 @@ class Runtime:
     def _capture(self, camera: _Camera) -> None:
         source = camera.parts.source
         frames = source.frames(camera.ring.append)
+        # A file is decoded here; a live camera decodes in its capture process, and this is waiting for a frame.
+        stage = "wait" if source.live else "decode"
         try:
             while not self._stopping.is_set():
-                with camera.times.timing("decode"):
+                with camera.times.timing(stage):
                     frame = next(frames, None)
                 if frame is None:
                     break
