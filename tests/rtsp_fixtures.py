@@ -190,3 +190,18 @@ class ResettingProxy:
         self._closed.set()
         self.listener.close()
         self.reset()
+
+
+def capture_processes() -> list[str]:
+    """This test process's capture children still in the process table (running, or zombies not reaped)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        state, ppid = fields[0], int(fields[1])
+        if ppid == os.getpid() and ("rtsp_capture" in cmdline or state == "Z"):
+            found.append(f"{stat.parent.name} {state} {cmdline.strip()}")
+    return found

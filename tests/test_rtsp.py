@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import multiprocessing
 import threading
 import time
 
@@ -12,7 +11,15 @@ import pytest
 
 from pipeline.sources.rtsp import ChannelState, RtspSource, StreamSettings
 from pipeline.sources.stream_url import StreamUrlError, parse_stream_url, scrub
-from tests.rtsp_fixtures import PASSWORD, HealthLog, ResettingProxy, RtspServer, free_port, needs_rtsp_server
+from tests.rtsp_fixtures import (
+    PASSWORD,
+    HealthLog,
+    ResettingProxy,
+    RtspServer,
+    capture_processes,
+    free_port,
+    needs_rtsp_server,
+)
 
 FAST = StreamSettings(
     open_timeout_s=4.0, read_timeout_s=2.0, stall_timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1.0
@@ -47,7 +54,7 @@ def open_camera(url: str, fps: float = 4.0) -> tuple[RtspSource, HealthLog, Cons
 def close_all(source: RtspSource, log: HealthLog) -> None:
     source.close()
     log.stop()
-    assert multiprocessing.active_children() == [], "every capture process is reaped"
+    assert capture_processes() == [], "every capture process is reaped"
 
 
 def assert_strictly_increasing(times: list[float]) -> None:
@@ -186,7 +193,7 @@ def test_a_camera_down_at_start_up_comes_online_when_it_appears() -> None:
     ("change", "error"),
     [
         (lambda url: url.replace("/cam", "/nope"), "not_found"),
-        (lambda url: url.replace("p@ss:w.rd", "wrong"), "unauthorized"),
+        (lambda url: url.replace(PASSWORD, "wr@ng:pass"), "unauthorized"),
         (lambda url: url.replace("/cam", "/audio"), "no video stream (it sends audio)"),
     ],
     ids=["wrong path", "wrong password", "audio only"],
@@ -197,7 +204,8 @@ def test_bad_camera_inputs_are_offline_with_a_specific_message(rtsp_server: Rtsp
         log.wait_for(ChannelState.OFFLINE, timeout_s=15)
         health = source.health()
         assert error in (health.last_error or ""), health.last_error
-        assert PASSWORD not in (health.last_error or "") and "p%40ss" not in (health.last_error or "")
+        for secret in (PASSWORD, "p%40ss", "wr@ng:pass", "wr%40ng"):
+            assert secret not in (health.last_error or ""), health.last_error
     finally:
         close_all(source, log)
 
@@ -245,7 +253,8 @@ def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips
             rate_normal = (normal[camera] - before[camera]) / (t1 - t0)
             rate_frozen = (frozen[camera] - normal[camera]) / (t2 - t1)
             print(f"{camera}: {rate_normal:.2f} analysed fps before, {rate_frozen:.2f} while cam-1 was frozen")
-            assert rate_frozen >= 0.95 * rate_normal, (camera, rate_normal, rate_frozen)
+            # one frame of slack per window: at 2 fps over 6 s a window holds about 12 frames
+            assert rate_frozen >= 0.95 * rate_normal - 1.0 / (t2 - t1), (camera, rate_normal, rate_frozen)
         assert frozen["cam-1"] - normal["cam-1"] <= 2 * 2.0 * FAST.stall_timeout_s  # it did stop
         assert ChannelState.STALLED in logs[1].transitions()
         assert runtime.health()["cam-1"].channel is not None
@@ -256,7 +265,7 @@ def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips
             log.stop()
         for server in servers:
             server.stop()
-    assert multiprocessing.active_children() == []
+    assert capture_processes() == []
     starts = [e for e in events if e.state is EventState.START]
     assert {e.camera for e in starts} == {"cam-0", "cam-1", "cam-2"}
     for start in starts:
@@ -292,7 +301,7 @@ def test_a_live_camera_in_the_config_becomes_a_supervised_rtsp_source(tmp_path) 
         assert source.health().url == "rtsp://***@127.0.0.1:9/cam"
     finally:
         source.close()
-    assert multiprocessing.active_children() == []
+    assert capture_processes() == []
 
 
 @pytest.mark.parametrize(
@@ -320,3 +329,4 @@ def test_bad_live_inputs_are_config_errors_that_hide_the_password(tmp_path, inpu
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert message in str(error.value) and "s3cret" not in str(error.value)
+    assert "s3cret" not in str(error.value.__cause__ or ""), "nor in the pydantic error a traceback would show"

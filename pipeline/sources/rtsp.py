@@ -16,7 +16,10 @@ in messages, health or logs (``stream_url.scrub``).
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from fractions import Fraction
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -39,7 +43,6 @@ from pipeline.sources.stream_url import StreamUrl
 from pipeline.types import Frame
 
 logger = logging.getLogger(__name__)
-_SPAWN = multiprocessing.get_context("spawn")  # never fork a process that runs inference threads
 
 
 class ChannelState(StrEnum):
@@ -194,7 +197,6 @@ class RtspSource:
         """One capture process from start to end; returns when it had gone online, raises CaptureLost if not."""
         if self._closed.is_set():
             return
-        receive, send = _SPAWN.Pipe(duplex=False)
         capture = CaptureSettings(
             url=self.url,
             fps=self.fps,
@@ -203,12 +205,8 @@ class RtspSource:
             read_timeout_s=self.settings.read_timeout_s,
             send_packets=self._record,
         )
-        process = _SPAWN.Process(
-            target=rtsp_capture.run, args=(capture, send), name=f"capture-{self.camera_id}", daemon=True
-        )
         self._sessions += 1
-        process.start()
-        send.close()
+        process, receive = _start_capture(capture)
         self._process = process
         session = _Session(last_new=time.monotonic())
         try:
@@ -230,21 +228,23 @@ class RtspSource:
 
     def _step(self, process: Any, receive: Any, session: _Session) -> None:
         """Wait a little for the next message; the watchdog's checks when none comes."""
+        # Checked on every step: a stream that keeps sending packets but no new frame is stalled too.
+        quiet_s = time.monotonic() - session.last_new
+        limit = self.settings.stall_timeout_s + (0.0 if session.online else self.settings.open_timeout_s)
+        if quiet_s > limit:
+            session.error = f"stalled: no new frame for {quiet_s:.1f} s"
+            if session.online:
+                session.stalled = True
+                self._set_state(ChannelState.STALLED, session.error)
+            return
         if not receive.poll(0.2):
-            quiet_s = time.monotonic() - session.last_new
-            limit = self.settings.stall_timeout_s + (0.0 if session.online else self.settings.open_timeout_s)
-            if quiet_s > limit:
-                session.error = f"stalled: no new frame for {quiet_s:.1f} s"
-                if session.online:
-                    session.stalled = True
-                    self._set_state(ChannelState.STALLED, session.error)
-            elif not process.is_alive() and not receive.poll(0):
-                session.error = f"failed: the capture process exited with code {process.exitcode}"
+            if process.poll() is not None and not receive.poll(0):
+                session.error = f"failed: the capture process exited with code {process.returncode}"
             return
         try:
             self._handle(receive.recv(), receive, session)
         except (EOFError, OSError):
-            session.error = f"failed: the capture process exited with code {process.exitcode}"
+            session.error = f"failed: the capture process exited with code {process.poll()}"
 
     def _handle(self, message: tuple[Any, ...], receive: Any, session: _Session) -> None:
         kind = message[0]
@@ -269,6 +269,9 @@ class RtspSource:
             self._frame_size = (width, height) if width and height else None
         elif kind == "error":
             session.error = f"{message[1]}: {message[2]}"
+            if message[1] == rtsp_capture.TIMEOUT and session.online:  # the read timed out: nothing new came
+                session.stalled = True
+                self._set_state(ChannelState.STALLED, session.error)
 
     def _deliver(self, pts_s: float, image: np.ndarray) -> None:
         if pts_s <= self._last_pts:
@@ -296,7 +299,18 @@ class RtspSource:
         data, pts, dts, duration, num, den, keyframe = fields
         time_base = Fraction(num, den)
         t_s = float(pts * time_base)
-        packet = EncodedPacket(data, pts, dts, duration, time_base, keyframe, t_s + session.shift(t_s, self))
+        # pts/dts move onto this source's timeline too: the camera's restart at 0 after a reconnect, and a clip
+        # that spans two sessions must not go backwards.
+        ticks = round(session.shift(t_s, self) / time_base)
+        packet = EncodedPacket(
+            data,
+            pts + ticks,
+            None if dts is None else dts + ticks,
+            duration,
+            time_base,
+            keyframe,
+            t_s + ticks * time_base,
+        )
         if self._on_packet is not None:
             self._on_packet(packet)
 
@@ -311,10 +325,33 @@ class RtspSource:
         process = self._process
         if process is None:
             return
-        if process.is_alive():
+        if process.poll() is None:
             process.kill()
-        process.join(timeout=5)  # reaped: no zombie
+        process.wait()  # reaped: no zombie (a killed process always exits)
         self._process = None
+
+
+def _start_capture(settings: CaptureSettings) -> tuple[subprocess.Popen[bytes], Connection]:
+    """A fresh interpreter running only ``rtsp_capture`` (never a fork of this process with its inference
+    threads, nor a re-run of the main script): its settings on stdin, its messages on a pipe of its own."""
+    read_fd, write_fd = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.sources.rtsp_capture", str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # FFmpeg may print the URL; every error comes back scrubbed on the pipe
+            pass_fds=(write_fd,),
+        )
+    except OSError:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    assert process.stdin is not None
+    with process.stdin:
+        process.stdin.write(pickle.dumps(settings))
+    return process, Connection(read_fd, writable=False)
 
 
 def _rate(times: deque[float], now: float, window_s: float = 5.0) -> float:

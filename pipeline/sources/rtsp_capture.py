@@ -1,8 +1,9 @@
 """The capture process of one camera: opens the stream, decodes it, and sends what the parent needs.
 
-Runs in its own process (``multiprocessing`` spawn), so a capture that hangs inside FFmpeg, or crashes, is killed
-and restarted by :class:`pipeline.sources.rtsp.RtspSource` without touching any other camera. It imports only
-PyAV and numpy. Messages to the parent, over a one-way pipe:
+Runs in its own interpreter (``python -m pipeline.sources.rtsp_capture FD``, settings pickled on stdin), so a
+capture that hangs inside FFmpeg, or crashes, is killed and restarted by :class:`pipeline.sources.rtsp.RtspSource`
+without touching any other camera. It imports PyAV, numpy and the evidence record types, nothing else of nonsite.
+It ignores SIGINT: Ctrl-C stops the parent, which stops its captures. Messages to the parent, over the pipe FD:
 
 - ``("open", width, height, codec)`` once the stream is open;
 - ``("tick", pts_s)`` for every decoded frame whose time advances (the watchdog's heartbeat);
@@ -15,6 +16,9 @@ PyAV and numpy. Messages to the parent, over a one-way pipe:
 
 from __future__ import annotations
 
+import pickle
+import signal
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -143,3 +147,19 @@ def _packet_fields(packet: Any) -> tuple[bytes, int, int | None, int, int, int, 
         int(time_base.denominator),
         bool(packet.is_keyframe),
     )
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(int(sys.argv[1]), readable=False)
+    settings = pickle.loads(sys.stdin.buffer.read())  # from the parent that started this process, never a file
+    if not isinstance(settings, CaptureSettings):
+        raise SystemExit("rtsp_capture: expected CaptureSettings on stdin")
+    run(settings, conn)
+
+
+if __name__ == "__main__":
+    # Run as the module itself, not as __main__, so the pickled settings' classes are this module's classes.
+    from pipeline.sources.rtsp_capture import main as capture_main
+
+    capture_main()

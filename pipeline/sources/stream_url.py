@@ -66,8 +66,16 @@ def parse_stream_url(url: str) -> StreamUrl:
     try:
         parts = urlsplit(text)
         port = parts.port
-    except ValueError as exc:
-        raise StreamUrlError(f"not a valid stream URL ({_redact_guess(text)}): {exc}") from exc
+    except ValueError:  # its message quotes the part it could not read, which may be the password
+        raise StreamUrlError(
+            f"not a valid stream URL ({_redact_guess(text)}): check the port, and percent-encode / ? # in the "
+            "user name or password"
+        ) from None
+    if "@" in text.partition("://")[2] and "@" not in parts.netloc:
+        # An @ after the host part: a password with an unencoded / ? or # split the URL in the wrong place.
+        raise StreamUrlError(
+            f"not a valid stream URL ({_redact_guess(text)}): percent-encode / ? # in the user name or password"
+        )
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         shown = f"{scheme}://" if scheme else repr(_redact_guess(text))
