@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +26,11 @@ USER, PASSWORD = "admin", "p@ss:w.rd"  # a password with @, : and . as typed
 
 
 def _has_gst_rtsp() -> bool:
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    probe = (
+        "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+        "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+        "assert all(Gst.ElementFactory.find(e) for e in ('x264enc', 'rtph264pay', 'opusenc', 'rtpopuspay'))"
+    )
     try:
         return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -56,13 +62,18 @@ class RtspServer:
         args = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port), "--size", self.size]
         if self.auth:
             args += ["--user", USER, "--password", PASSWORD]
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stderr to a file: a pipe nobody reads would fill and stop the server
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log, text=True)
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        ready, _, _ = select.select([self.process.stdout], [], [], 20)
+        line = self.process.stdout.readline() if ready else "(no answer in 20 s)"
         if not line.startswith("READY"):
-            raise RuntimeError(
-                f"RTSP server did not start: {line!r} {self.process.stderr.read() if self.process.stderr else ''}"
-            )
+            raise RuntimeError(f"RTSP server did not start: {line!r} {self._server_log()}")
+
+    def _server_log(self) -> str:
+        self._log.seek(0)
+        return self._log.read()[-2000:]
 
     def kill(self) -> None:
         if self.process is not None:

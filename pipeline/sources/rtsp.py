@@ -85,6 +85,7 @@ class _Session:
 
     last_new: float  # monotonic time of the last new frame (or of the start)
     online: bool = False
+    online_since: float = 0.0
     stalled: bool = False  # ended by the watchdog
     error: str | None = None
     offset: float | None = None  # stream time → this source's timeline
@@ -95,6 +96,9 @@ class _Session:
         if self.offset is None:
             self.offset = max(source._last_pts + 1.0 / source.fps, time.monotonic() - source._t0) - stream_s
         return self.offset
+
+
+MIN_STEADY_S = 10.0  # a session must stay online this long to reset the reconnect backoff
 
 
 class CaptureLost(RuntimeError):
@@ -223,8 +227,8 @@ class RtspSource:
             self._set_state(ChannelState.OFFLINE, reason)
         elif not session.stalled:  # a stalled channel stays "stalled" until the next session is online or fails
             self._set_state(ChannelState.RECONNECTING, reason)
-        if not session.online:
-            raise CaptureLost(reason)
+        if not session.online or time.monotonic() - session.online_since < MIN_STEADY_S:
+            raise CaptureLost(reason)  # a camera that flaps (online for a moment, then lost) keeps backing off
 
     def _step(self, process: Any, receive: Any, session: _Session) -> None:
         """Wait a little for the next message; the watchdog's checks when none comes."""
@@ -250,10 +254,10 @@ class RtspSource:
         kind = message[0]
         if kind == "frame":
             _, pts_s, height, width = message
-            image = np.frombuffer(receive.recv_bytes(), np.uint8).reshape(height, width, 3)
+            image = np.frombuffer(bytearray(receive.recv_bytes()), np.uint8).reshape(height, width, 3)  # writable
             self._deliver(pts_s + session.shift(pts_s, self), image)
             if not session.online:
-                session.online = True
+                session.online, session.online_since = True, time.monotonic()
                 self._set_state(ChannelState.ONLINE, None)
         elif kind == "tick":
             session.last_new = time.monotonic()
