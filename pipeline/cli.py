@@ -526,9 +526,14 @@ def build_parser() -> argparse.ArgumentParser:
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
     """SIGTERM (systemd, docker stop) stops like Ctrl-C: cameras close, open violations end and are sealed, and
-    what is not yet delivered stays in the outbox for the next start."""
+    what is not yet delivered stays in the outbox for the next start. Once it has come, further SIGTERMs are
+    ignored until the process exits, so a second one cannot cut the sealing or the summary short."""
+    fired = False
 
     def interrupt(_signum: int, _frame: object) -> None:
+        nonlocal fired
+        fired = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
@@ -538,7 +543,8 @@ def _stop_on_sigterm() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not fired:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
