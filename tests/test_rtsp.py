@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from pipeline.sources.rtsp import ChannelState, RtspSource, StreamSettings
+from pipeline.config import StreamConfig
+from pipeline.sources.rtsp import ChannelState, RtspSource
 from pipeline.sources.stream_url import StreamUrlError, parse_stream_url, scrub
 from tests.rtsp_fixtures import (
     PASSWORD,
@@ -21,7 +22,7 @@ from tests.rtsp_fixtures import (
     needs_rtsp_server,
 )
 
-FAST = StreamSettings(
+FAST = StreamConfig(
     open_timeout_s=4.0, read_timeout_s=2.0, stall_timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1.0
 )
 

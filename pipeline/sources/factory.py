@@ -7,7 +7,7 @@ from pathlib import Path
 from pipeline.config import CameraConfig, InputRole
 from pipeline.sources.base import FrameSource, SourceError
 from pipeline.sources.image_folder import ImageFolderSource
-from pipeline.sources.rtsp import RtspSource, StreamSettings
+from pipeline.sources.rtsp import RtspSource
 from pipeline.sources.video_file import VideoFileSource
 
 
@@ -17,8 +17,7 @@ def open_source(camera: CameraConfig, override: Path | None = None) -> FrameSour
     record = camera.input_for(InputRole.RECORD)
     url = detect.stream_url()
     if url is not None and override is None:
-        settings = StreamSettings(**camera.stream.model_dump())
-        return RtspSource(camera.id, url, camera.fps, settings, record=record is detect)
+        return RtspSource(camera.id, url, camera.fps, camera.stream, record=record is detect)
     detect_path = override or detect.path
     record_path = override or record.path
     if detect_path is None:

@@ -36,6 +36,7 @@ from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from evidence.clips import RecordStreamParams
 from evidence.types import TimeSource
+from pipeline.config import StreamConfig
 from pipeline.sources import rtsp_capture
 from pipeline.sources.base import EncodedPacket, PacketSink
 from pipeline.sources.rtsp_capture import CaptureSettings
@@ -69,16 +70,6 @@ class ChannelHealth:
     frame_size: tuple[int, int] | None  # (width, height) of the current session
 
 
-@dataclass(frozen=True)
-class StreamSettings:
-    transport: str = "tcp"
-    open_timeout_s: float = 10.0
-    read_timeout_s: float = 5.0
-    stall_timeout_s: float = 5.0
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 30.0
-
-
 @dataclass
 class _Session:
     """One capture session's bookkeeping."""
@@ -102,7 +93,7 @@ MIN_STEADY_S = 10.0  # a session must stay online this long to reset the reconne
 
 
 class CaptureLost(RuntimeError):
-    """A capture session ended without ever delivering a frame (retried with backoff)."""
+    """A capture session ended before it had been online for MIN_STEADY_S (retried with backoff)."""
 
 
 class RtspSource:
@@ -111,9 +102,7 @@ class RtspSource:
     live = True
     total_frames: int | None = None
 
-    def __init__(
-        self, camera_id: str, url: StreamUrl, fps: float, settings: StreamSettings, record: bool = True
-    ) -> None:
+    def __init__(self, camera_id: str, url: StreamUrl, fps: float, settings: StreamConfig, record: bool = True) -> None:
         self.camera_id, self.url, self.fps, self.settings = camera_id, url, fps, settings
         self.origin_id = f"live:{camera_id}:{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}"
         self.record_stream: RecordStreamParams | None = None
@@ -135,7 +124,6 @@ class RtspSource:
         self._last_error: str | None = None
         self._last_frame_at: datetime | None = None
         self._frame_size: tuple[int, int] | None = None
-        self._keyframe_seen = False
         self._supervisor = threading.Thread(target=self._supervise, name=f"rtsp-{camera_id}", daemon=True)
         self._supervisor.start()
 
@@ -198,7 +186,8 @@ class RtspSource:
         self._closed.wait(seconds)
 
     def _session(self) -> None:
-        """One capture process from start to end; returns when it had gone online, raises CaptureLost if not."""
+        """One capture process from start to end; returns when it had been online steadily (the next session
+        starts at once), raises CaptureLost if not (the next one waits out the backoff)."""
         if self._closed.is_set():
             return
         capture = CaptureSettings(
@@ -236,25 +225,29 @@ class RtspSource:
         quiet_s = time.monotonic() - session.last_new
         limit = self.settings.stall_timeout_s + (0.0 if session.online else self.settings.open_timeout_s)
         if quiet_s > limit:
-            session.error = f"stalled: no new frame for {quiet_s:.1f} s"
-            if session.online:
-                session.stalled = True
-                self._set_state(ChannelState.STALLED, session.error)
+            self._end(session, f"stalled: no new frame for {quiet_s:.1f} s", stalled=session.online)
             return
         if not receive.poll(0.2):
             if process.poll() is not None and not receive.poll(0):
                 session.error = f"failed: the capture process exited with code {process.returncode}"
             return
         try:
-            self._handle(receive.recv(), receive, session)
+            message = receive.recv()
         except (EOFError, OSError):
             session.error = f"failed: the capture process exited with code {process.poll()}"
+            return
+        try:
+            self._handle(message, receive, session)
+        except Exception as exc:  # a message this side cannot use, or the packet sink failing: end the session
+            logger.exception("camera %s: handling a %r message failed", self.camera_id, message[0])
+            session.error = f"failed: {type(exc).__name__}: {exc}"
 
     def _handle(self, message: tuple[Any, ...], receive: Any, session: _Session) -> None:
         kind = message[0]
         if kind == "frame":
             _, pts_s, height, width = message
-            image = np.frombuffer(bytearray(receive.recv_bytes()), np.uint8).reshape(height, width, 3)  # writable
+            image = np.empty((height, width, 3), np.uint8)
+            receive.recv_bytes_into(image.reshape(-1))  # straight into the frame: one copy, writable
             self._deliver(pts_s + session.shift(pts_s, self), image)
             if not session.online:
                 session.online, session.online_since = True, time.monotonic()
@@ -271,11 +264,16 @@ class RtspSource:
         elif kind == "open":
             width, height = message[1], message[2]
             self._frame_size = (width, height) if width and height else None
-        elif kind == "error":
-            session.error = f"{message[1]}: {message[2]}"
-            if message[1] == rtsp_capture.TIMEOUT and session.online:  # the read timed out: nothing new came
-                session.stalled = True
-                self._set_state(ChannelState.STALLED, session.error)
+        elif kind == "error":  # a read that timed out on an online channel: nothing new came, so it stalled
+            self._end(
+                session, f"{message[1]}: {message[2]}", stalled=session.online and message[1] == rtsp_capture.TIMEOUT
+            )
+
+    def _end(self, session: _Session, error: str, stalled: bool) -> None:
+        session.error = error
+        if stalled:
+            session.stalled = True
+            self._set_state(ChannelState.STALLED, error)
 
     def _deliver(self, pts_s: float, image: np.ndarray) -> None:
         if pts_s <= self._last_pts:
