@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from api.db import make_engine, migrate, session_factory
 from api.errors import validation_error
 from api.limits import BodySizeLimit
-from api.routes import evidence, tickets
+from api.routes import alerts, channels, evidence, tickets
 from api.settings import Settings
 from evidence.store import ContentStore
 
@@ -35,6 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(tickets.router)
     app.include_router(evidence.router)
+    app.include_router(channels.router)
+    app.include_router(alerts.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -44,6 +46,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/officer", include_in_schema=False)
     def officer_page() -> FileResponse:
         return FileResponse(WEB / "officer.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/ops", include_in_schema=False)
+    def operations_page() -> FileResponse:
+        return FileResponse(WEB / "ops.html", media_type="text/html; charset=utf-8")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

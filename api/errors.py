@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from fastapi import Request
@@ -12,11 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 MAX_ECHO_CHARS = 200  # a 1 MB bad field is not sent back whole
+# user:password@ of any URL in a wrong field (a camera URL sent where it does not belong) is never echoed.
+CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
 
 
 def _safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return CREDENTIALS.sub(r"\1***@", value)
     if isinstance(value, dict):
         return {str(k): _safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -83,7 +84,7 @@ class Ticket(Base):
     captured_at: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(32), index=True, default=TicketStatus.PENDING_REVIEW.value)
     violation: Mapped[dict[str, Any]] = mapped_column(JSON)  # the newest record the pipeline sent
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     state: Mapped[str] = mapped_column(String(16), default=ViolationState.OPEN.value)
     revision: Mapped[int] = mapped_column(Integer, default=0)  # of the newest event applied
     ended_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
@@ -141,3 +142,17 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="decisions")
+
+
+class Channel(Base):
+    """A camera's newest health report from the pipeline; the API marks it stale when reports stop."""
+
+    __tablename__ = "channels"
+
+    camera_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # as reported: online | stalled | reconnecting | offline
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)  # schemas.ChannelReport, without the snapshot
+    reported_at: Mapped[datetime] = mapped_column()  # the pipeline's clock
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)  # this server's clock (staleness)
+    snapshot: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # small JPEG of the last frame
+    snapshot_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -7,13 +7,22 @@ public ticket reuses its field types.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
 from api.models import DecisionAction, TicketStatus, ViolationState
 from evidence.types import ViolationKind
-from evidence.wire import ViolationWire
+from evidence.wire import MAX_SAFE_INT, ViolationWire
 
 ViolationCreate = ViolationWire
 # Officers type these; a reason or name made only of spaces is no reason or name.
@@ -95,3 +104,87 @@ class IntegrityReport(BaseModel):
 class TicketList(BaseModel):
     total: int
     items: list[TicketPublic]
+
+
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("give the time as ISO-8601 text with its UTC offset")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]  # 0 is not a time (pydantic would take seconds)
+CameraId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w.-]+$")]
+ChannelStatus = Literal["online", "stalled", "reconnecting", "offline"]
+
+
+class WindowReport(_Strict):
+    """One enforcement window of one rule and how much of it the camera was analysed."""
+
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    start: IsoTime
+    end: IsoTime
+    analysed_s: StrictFloat = Field(..., ge=0, allow_inf_nan=False)
+    elapsed_s: StrictFloat = Field(..., ge=0, allow_inf_nan=False)
+
+
+class ChannelReport(_Strict):
+    """One camera's health as the pipeline measured it (``pipeline.channel_report`` writes it). Numbers are
+    strict: ``true`` is not a frame count."""
+
+    camera_id: CameraId
+    status: ChannelStatus
+    runtime_state: Literal["starting", "running", "finished", "stopped", "failed"]
+    input_fps: StrictFloat = Field(..., ge=0, allow_inf_nan=False)
+    analysed_fps: StrictFloat = Field(..., ge=0, allow_inf_nan=False)
+    frames_in: StrictInt = Field(..., ge=0, le=MAX_SAFE_INT)
+    analysed: StrictInt = Field(..., ge=0, le=MAX_SAFE_INT)
+    dropped: StrictInt = Field(..., ge=0, le=MAX_SAFE_INT)
+    reconnects: StrictInt = Field(..., ge=0, le=MAX_SAFE_INT)
+    last_frame_at: IsoTime | None
+    last_error: Annotated[str, StringConstraints(max_length=2000)] | None
+    frame_size: Annotated[list[Annotated[StrictInt, Field(ge=1, le=100_000)]], Field(min_length=2, max_length=2)] | None
+    record_status: ChannelStatus | None = Field(None, description="The main (evidence) stream, when separate")
+    record_error: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    open_violations: StrictInt = Field(..., ge=0, le=MAX_SAFE_INT)
+    violations: StrictInt = Field(..., ge=0, le=MAX_SAFE_INT)
+    windows: list[WindowReport] = Field(default_factory=list, max_length=64)
+
+
+class ChannelsReport(_Strict):
+    reported_at: IsoTime
+    channels: list[ChannelReport] = Field(..., max_length=500)
+
+
+class ChannelPublic(ChannelReport):
+    """A channel as the operations centre sees it: ``status`` is ``offline`` once reports have stopped."""
+
+    reported_status: ChannelStatus = Field(..., description="The status in the newest report")
+    reported_at: AwareDatetime
+    stale: bool = Field(..., description="No report for longer than the API's channel_stale_s")
+    snapshot_url: str | None
+
+
+class ChannelList(BaseModel):
+    items: list[ChannelPublic]
+    counts: dict[str, int] = Field(..., description="Channels per status")
+
+
+class Alert(BaseModel):
+    """A ticket as the live alert stream pushes it."""
+
+    ticket_id: int
+    kind: ViolationKind
+    camera: str
+    zone: str
+    label: str
+    plate: str | None
+    captured_at: str
+    created_at: datetime
+    snapshot_url: str | None
+
+
+class TodayStats(BaseModel):
+    date: str = Field(..., description="Local date (the API's timezone)")
+    timezone: str
+    total: int
+    by_kind: dict[str, int]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -15,6 +15,22 @@ class Settings(BaseModel):
     evidence_dir: Path = Field(Path("var/evidence"), description="The evidence locker's content-addressed store.")
     page_size_max: int = Field(200, ge=1, le=1000)
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies are refused with 413.")
+    channel_stale_s: float = Field(
+        30.0, gt=0, description="A channel with no health report for this long is shown offline (pipeline gone)."
+    )
+    alert_poll_s: float = Field(1.0, gt=0, le=30, description="How often the live alert stream looks for tickets.")
+    timezone: str = Field("Asia/Shanghai", description="The bureau's zone: where 'today' starts (IANA name).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -130,7 +130,7 @@ class EvidenceLocker:
         artifacts = list(case.stills)
         notes: dict[str, Any] = {}
         if record is None:
-            notes["clip"] = "source has no video stream (image input)"
+            notes["clip"] = "no clip: no record stream (an image input, or a camera whose main stream is not connected)"
         else:
             try:
                 clip = cut_clip(packets, record, case.clip_start_s, case.clip_end_s)

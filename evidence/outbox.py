@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,13 +70,20 @@ class Outbox:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(SCHEMA)
+            # Evidence threads enqueue while the pusher reads and records: one statement (and its rows) at a time.
+            self._lock = threading.Lock()
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(
                 f"cannot open the outbox {path}: {exc} (it must be an SQLite file this user can write)"
             ) from exc
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+
+    def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
 
     def enqueue(self, key: str, payload: dict[str, Any], problem: str | None = None) -> None:
         """Store a violation event for delivery; enqueueing the same key again keeps the first copy.
@@ -83,32 +91,32 @@ class Outbox:
         With ``problem`` the event is kept but flagged as refused: it is never pushed (nothing is lost, and
         ``nonsite outbox`` reports it).
         """
-        self._db.execute(
+        self._query(
             "INSERT OR IGNORE INTO outbox (key, payload, created_at, last_error, rejected) VALUES (?, ?, ?, ?, ?)",
             (key, json.dumps(payload, ensure_ascii=False), datetime.now(UTC).isoformat(), problem, int(bool(problem))),
         )
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
         """Undelivered events in the order they were queued (a violation's start before its updates and end)."""
-        rows = self._db.execute(
-            "SELECT key, payload FROM outbox WHERE delivered_at IS NULL AND rejected = 0 ORDER BY rowid"
-        ).fetchall()
+        rows = self._query("SELECT key, payload FROM outbox WHERE delivered_at IS NULL AND rejected = 0 ORDER BY rowid")
         return [(key, json.loads(payload)) for key, payload in rows]
 
     def counts(self) -> DeliveryReport:
-        delivered, pending, rejected = self._db.execute(
+        ((delivered, pending, rejected),) = self._query(
             "SELECT COALESCE(SUM(delivered_at IS NOT NULL), 0),"
             " COALESCE(SUM(delivered_at IS NULL AND rejected = 0), 0), COALESCE(SUM(rejected), 0) FROM outbox"
-        ).fetchone()
+        )
         return DeliveryReport(delivered=delivered, pending=pending, rejected=rejected)
 
     def _record(self, key: str, *, error: str | None = None, delivered: bool = False, rejected: bool = False) -> None:
-        self._db.execute(
+        self._query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, delivered_at = ?, rejected = ? WHERE key = ?",
             (error, datetime.now(UTC).isoformat() if delivered else None, int(rejected), key),
         )
 
-    def push_once(self, transport: Transport) -> DeliveryReport:
+    def push_once(
+        self, transport: Transport, on_delivered: Callable[[dict[str, Any]], None] | None = None
+    ) -> DeliveryReport:
         """One delivery attempt for every pending event, in order within each violation.
 
         An event waits while an earlier event of its violation is undelivered, so the API always sees a
@@ -130,6 +138,8 @@ class Outbox:
                 break  # the others would wait for the same timeout: try again next round
             if status in (200, 201):
                 self._record(key, delivered=True)
+                if on_delivered is not None:
+                    on_delivered(payload)
             elif status in (400, 409, 413, 422):  # the API will never accept this event: kept, flagged, not retried
                 self._record(key, error=f"refused by API with {status}", rejected=True)
                 refused.add(violation)

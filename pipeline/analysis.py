@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -34,6 +34,12 @@ class StageTimes:
 
     frames: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    observer: Callable[[str, float], None] | None = None  # e.g. a Prometheus histogram, per stage and frame
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] += seconds
+        if self.observer is not None:
+            self.observer(stage, seconds)
 
     def per_frame_ms(self) -> dict[str, float]:
         return {stage: 1000 * total / max(self.frames, 1) for stage, total in self.seconds.items()}
@@ -44,7 +50,7 @@ class StageTimes:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - start
+            self.add(stage, time.perf_counter() - start)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from evidence.types import ViolationEvent, ViolationKind
 from pipeline.analysis import CameraAnalysis
 from pipeline.attribute_step import AttributeStep
 from pipeline.config import CameraConfig, NonsiteConfig, RuleConfig, ZoneKind
+from pipeline.coverage import AnalysedTime
 from pipeline.plate_step import PlateStep
 from pipeline.rules import EventContext, Rule
 from pipeline.runtime import CameraParts
@@ -82,7 +83,16 @@ def build_parts(
         zones={rule.zone.name: rule.zone.polygon for rule in rules},
         pre_roll_s=storage.pre_roll_s,
         post_roll_s=storage.post_roll_s,
+        analysed_time=AnalysedTime(
+            {r.name: r.schedule for r in camera_rules}, config.timezone, credit_cap_s=credit_cap_s(camera.fps)
+        ),
     )
+
+
+def credit_cap_s(fps: float) -> float:
+    """The longest gap between analysed frames still counted as watched: three analysis intervals, at least
+    2 s. A longer gap (a stall, a reconnect, an overloaded box) is time the rule was not enforced."""
+    return max(3.0 / fps, 2.0)
 
 
 def attribute_step(rules: list[RuleConfig], models: SharedModels) -> AttributeStep | None:

@@ -30,8 +30,10 @@ from pipeline import model_commands, training_commands
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
+from pipeline.metrics import PipelineMetrics
 from pipeline.preflight import preflight
 from pipeline.runtime import CameraHealth, Runtime
+from pipeline.service import ApiHealthSink, HealthReporter, OutboxPusher
 from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
 
@@ -219,10 +221,12 @@ def _run_cameras(
     source: Path | None,
     events_out: IO[str] | None,
     outbox: Outbox,
+    push: bool = True,
 ) -> RunSummary:
     """Run every camera at once to the end of its input (live cameras until Ctrl-C or SIGTERM). A camera that
     cannot be opened, or whose input fails part-way, is reported and the others still run; everything sealed
-    before a failure is in the outbox."""
+    before a failure is in the outbox. With ``push``, violations go to the API as they are sealed and each
+    camera's health every few seconds; with ``metrics.enabled``, Prometheus scrapes ``/metrics``."""
     models = SharedModels(_detector_for(config), threads=config.detector.threads)  # one set for every camera
     digest = config_sha256(config_path)
     cameras, failures = [], []
@@ -244,7 +248,8 @@ def _run_cameras(
     }
     runtime = Runtime(cameras, models.detector, on_analysed=lambda camera_id: bars[camera_id].update())
     try:
-        health = runtime.run()
+        with _beside_the_cameras(config, runtime, outbox, push):
+            health = runtime.run()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runtime has stopped every camera and sealed what was open
         health = runtime.health()
         print("\nstopped: open violations ended and sealed; undelivered ones stay in the outbox", file=sys.stderr)
@@ -260,6 +265,44 @@ def _run_cameras(
             print(f"warning: {camera_id}: {problem}")
     stage_ms = {camera_id: times.per_frame_ms() for camera_id, times in runtime.stage_times().items()}
     return RunSummary(health=health, stage_ms=stage_ms, failures=failures)
+
+
+@contextlib.contextmanager
+def _beside_the_cameras(config: NonsiteConfig, runtime: Runtime, outbox: Outbox, push: bool) -> Iterator[None]:
+    """The outbox pusher, the health reporter and the metrics server, for as long as the cameras run."""
+    metrics = PipelineMetrics() if config.metrics.enabled else None
+    loops: list[OutboxPusher | HealthReporter] = []
+    if metrics is not None:
+        metrics.watch(runtime, outbox)
+        try:
+            metrics.serve(config.metrics.host, config.metrics.port)
+        except OSError as exc:
+            raise CliError(
+                f"cannot serve metrics on {config.metrics.host}:{config.metrics.port}: {exc.strerror or exc} "
+                "(is the port in use? change metrics.port)"
+            ) from exc
+        print(f"metrics: http://{config.metrics.host}:{config.metrics.port}/metrics", file=sys.stderr)
+    if push:
+        api = config.api
+        loops.append(
+            OutboxPusher(
+                outbox,
+                HttpTransport(api.url, api.timeout_s),
+                api.push_interval_s,
+                on_delivered=metrics.delivered if metrics else None,
+            )
+        )
+        sink = ApiHealthSink(api.url, api.timeout_s)
+        loops.append(HealthReporter(runtime, sink, api.health_interval_s, api.snapshot_interval_s))
+    for loop in loops:
+        loop.start()
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.stop()
+        if metrics is not None:
+            metrics.close()
 
 
 def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
@@ -289,7 +332,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(exc.args[0]) from exc
     outbox = Outbox(config.storage.outbox_path)
     with _open_events(args.events_out) as events_out:
-        summary = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox)
+        summary = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox, not args.no_push)
     _print_stage_costs(summary)
     if not args.no_push:
         report = _push(outbox, config, args.push_deadline)
@@ -335,6 +378,7 @@ def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None) -> Any
     return Settings.from_env(
         database_url=args.database_url or (config.database.url if config else None),
         evidence_dir=args.evidence_dir or (config.storage.evidence_dir if config else None),
+        timezone=config.timezone if config else None,
     )
 
 
@@ -357,13 +401,17 @@ def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
     except (SQLAlchemyError, OSError) as exc:
         reason = getattr(exc, "orig", None) or exc
         raise CliError(f"cannot open the database {settings.database_url!r}: {type(exc).__name__}: {reason}") from exc
-    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    # Open alert streams (SSE) never end by themselves: on Ctrl-C they are closed after a short grace.
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     server = _uvicorn_server(_api_settings(args, config), args.host, args.port)
-    print(f"nonsite API on http://{args.host}:{args.port}  (officer page: /officer, API docs: /docs)")
+    print(
+        f"nonsite API on http://{args.host}:{args.port}  "
+        "(officer page: /officer, operations centre: /ops, API docs: /docs)"
+    )
     server.run()
     return 0
 
@@ -398,7 +446,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report = _push(outbox, config, deadline_s=30)
     filed = sum(state.violations for state in summary.health.values())
     print(f"\n{filed} violation(s) found; {report.delivered} event(s) delivered to the API (starts, updates, ends).")
-    print(f"Officer page: http://{host}:{port}/officer   (API docs: http://{host}:{port}/docs)")
+    print(f"Officer page: http://{host}:{port}/officer   Operations centre: http://{host}:{port}/ops")
+    print(f"API docs: http://{host}:{port}/docs")
     if args.exit_after_run:
         server.should_exit = True
         thread.join(timeout=10)

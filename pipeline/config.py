@@ -183,11 +183,6 @@ class CameraConfig(_Section):
         live = [i.url is not None for i in self.inputs]
         if any(live) and not all(live):
             raise ValueError("a camera's inputs are either all stream URLs or all files, not a mix")
-        if len(self.inputs) > 1 and all(live):
-            raise ValueError(
-                "a separate record stream URL is not supported yet: give the camera one url input with both roles "
-                "(evidence clips are then cut from the stream that is analysed)"
-            )
         names = [z.name for z in self.zones]
         if len(set(names)) != len(names):
             raise ValueError(f"zone names must be unique, got {names}")
@@ -328,6 +323,21 @@ class StorageConfig(_Section):
 class ApiConfig(_Section):
     url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://", description="Where the outbox pushes tickets.")
     timeout_s: float = Field(10.0, gt=0)
+    push_interval_s: float = Field(
+        1.0, gt=0, le=60, description="While running, pending violations are pushed this often (live alerts)."
+    )
+    health_interval_s: float = Field(5.0, ge=1, le=300, description="Each camera's health goes to the API this often.")
+    snapshot_interval_s: float = Field(
+        10.0, ge=1, le=3600, description="A small JPEG of each camera's newest frame goes to the API this often."
+    )
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics of the running pipeline (``/metrics``)."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="Address to listen on; keep it on loopback or a trusted network.")
+    port: int = Field(9108, ge=1, le=65535)
 
 
 class DatabaseConfig(_Section):
@@ -344,6 +354,7 @@ class NonsiteConfig(_Section):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     timezone: str = Field("Asia/Shanghai", description="Zone for schedules (IANA name).")
 

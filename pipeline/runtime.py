@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
@@ -33,6 +33,7 @@ from detectors.base import Detector
 from evidence.locker import EvidenceLocker, PlateStill
 from evidence.types import EventState, ViolationEvent
 from pipeline.analysis import CameraAnalysis, StageTimes
+from pipeline.coverage import AnalysedTime, WindowCoverage
 from pipeline.evidence_stage import EventSink, EvidenceStage
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.sources.base import FrameSource, SourceError
@@ -70,6 +71,7 @@ class CameraParts:
     sinks: list[EventSink] = field(default_factory=list)
     pre_roll_s: float = 3.0
     post_roll_s: float = 3.0
+    analysed_time: AnalysedTime | None = None  # seconds analysed per enforcement window of each rule
 
 
 class CameraState(StrEnum):
@@ -98,6 +100,7 @@ class CameraHealth:
     error: str | None
     problems: tuple[str, ...]  # inputs the source skipped (corrupt packets, unreadable images)
     channel: ChannelHealth | None = None  # live cameras: online/stalled/reconnecting/offline, rates, reconnects
+    windows: tuple[WindowCoverage, ...] = ()  # each rule's recent enforcement windows, with the time analysed
 
 
 class _Camera:
@@ -126,6 +129,10 @@ class _Camera:
 
     def health(self) -> CameraHealth:
         last = self.last_frame
+        live = self.parts.source.live
+        # A live camera's window runs on the wall clock; a file's on its own recorded time.
+        now = datetime.now(UTC) if live or last is None else last.captured_at
+        analysed_time = self.parts.analysed_time
         return CameraHealth(
             camera_id=self.id,
             state=self.state,
@@ -141,6 +148,7 @@ class _Camera:
             error=self.error,
             problems=tuple(self.parts.source.problems),
             channel=self.parts.source.health() if isinstance(self.parts.source, RtspSource) else None,
+            windows=analysed_time.windows(now) if analysed_time else (),
         )
 
 
@@ -231,6 +239,13 @@ class Runtime:
 
     def health(self) -> dict[str, CameraHealth]:
         return {camera.id: camera.health() for camera in self._cameras}
+
+    def last_frame(self, camera_id: str) -> Frame | None:
+        """The newest frame the camera delivered (for the operations centre's snapshot), if any."""
+        for camera in self._cameras:
+            if camera.id == camera_id:
+                return camera.last_frame
+        raise KeyError(f"no camera {camera_id!r} in this runtime")
 
     def stage_times(self) -> dict[str, StageTimes]:
         return {camera.id: camera.times for camera in self._cameras}
@@ -340,7 +355,7 @@ class Runtime:
         for camera, frame, planned, offsets in plans:
             mine = results[position : position + len(planned)]
             position += len(planned)
-            camera.times.seconds["detect"] += per_image_s * len(planned)
+            camera.times.add("detect", per_image_s * len(planned))
             try:
                 events = camera.parts.analysis.analyse(frame, mine, offsets)
             except Exception as exc:
@@ -348,6 +363,8 @@ class Runtime:
                 logger.exception("camera %s: analysis failed on frame %d", camera.id, frame.seq)
                 continue
             camera.analysed += 1
+            if camera.parts.analysed_time is not None:
+                camera.parts.analysed_time.add(frame.captured_at)
             for event in events:  # keep the pre-roll in the ring until the evidence stage has sealed it
                 if event.state is EventState.START:
                     camera.ring.pin(event.id, max(0.0, event.key_frame_pts_s - camera.parts.pre_roll_s))

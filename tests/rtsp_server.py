@@ -5,8 +5,11 @@ Run with Debian's own interpreter, which has ``gi``::
     /usr/bin/python3 tests/rtsp_server.py --port 8554 [--user U --password P] [--fps 10] [--size 640x360]
 
 Mounts:
-- ``/cam``: a live H.264 test pattern (a moving ball), keyframe every second;
-- ``/audio``: audio only (Opus), for the "camera sends no video" case.
+- ``/cam``: a live H.264 test pattern (a moving ball), keyframe every second (a camera's sub-stream);
+- ``/main``: the same pattern at ``--main-size`` (the camera's main stream, for evidence clips);
+- ``/audio``: audio only (Opus), for the "camera sends no video" case;
+- ``--file NAME=PATH`` (repeatable): ``/NAME`` streams the H.264 MP4 at PATH in real time, its own packets
+  (``benchmarks/channels.py`` serves the real clips this way; make the file as long as the run).
 
 Prints ``READY <port>`` on stdout once it listens. With ``--user``/``--password`` every mount needs HTTP Basic
 credentials. Tests stop it with SIGTERM, freeze it with SIGSTOP/SIGCONT and kill it with SIGKILL.
@@ -29,6 +32,7 @@ VIDEO = (
     "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate=400 "
     "! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
+FILE = "( filesrc location={path} ! qtdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
 AUDIO = "( audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay name=pay0 pt=97 )"
 
 
@@ -48,6 +52,8 @@ def main() -> int:
     parser.add_argument("--password")
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--size", default="640x360")
+    parser.add_argument("--main-size", default="1280x720")
+    parser.add_argument("--file", action="append", default=[], metavar="NAME=PATH", help="serve a file at /NAME")
     args = parser.parse_args()
     Gst.init(None)
     width, height = (int(v) for v in args.size.split("x"))
@@ -69,7 +75,12 @@ def main() -> int:
         )
     mounts = server.get_mount_points()
     mounts.add_factory("/cam", factory(VIDEO.format(w=width, h=height, fps=args.fps), permissions))
+    main_width, main_height = (int(v) for v in args.main_size.split("x"))
+    mounts.add_factory("/main", factory(VIDEO.format(w=main_width, h=main_height, fps=args.fps), permissions))
     mounts.add_factory("/audio", factory(AUDIO, permissions))
+    for spec in args.file:
+        name, _, path = spec.partition("=")
+        mounts.add_factory(f"/{name}", factory(FILE.format(path=path), permissions))
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         return 1

@@ -193,9 +193,15 @@ def test_training_script_reproduces_the_shipped_head(tmp_path: Path) -> None:
     )
     trucks = [(label.file, label.box) for label in load_labels(DATA) if label.cls.startswith("truck_") and label.box]
     assert trucks
+    near_threshold = 0.02  # a truck this close to the confidence threshold may tip to "unknown" on another BLAS
     for file, box in trucks:
         image = read_bgr(DATA / file)
-        assert rebuilt_head.classify(image, box).state == shipped_head.classify(image, box).state, file
+        shipped_answer, rebuilt_answer = shipped_head.classify(image, box), rebuilt_head.classify(image, box)
+        if abs(shipped_answer.confidence - shipped_head.head.min_confidence) < near_threshold:
+            states = {shipped_answer.state, rebuilt_answer.state}
+            assert len(states) == 1 or CoverState.UNKNOWN in states, file  # tipped over the threshold, no further
+            continue
+        assert rebuilt_answer.state == shipped_answer.state, file
 
 
 # ------------------------------------------------------------------ annotate, voting, rule

@@ -274,6 +274,59 @@ def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips
         assert clips, (start.camera, start.notes)
 
 
+@needs_rtsp_server
+def test_clips_come_from_the_main_stream_while_the_sub_stream_is_analysed(tmp_path) -> None:
+    """Sub-stream (320x180) for analysis, main stream (1280x720) for evidence: the clip is the main stream's own
+    packets on the analysis timeline; a main stream that is down leaves analysis online and says so."""
+    import av
+
+    from evidence.store import ContentStore
+    from evidence.types import EventState, ViolationEvent
+    from pipeline.runtime import Runtime
+    from tests.runtime_fakes import ScriptedDetector, camera_parts
+
+    server = RtspServer(free_port(), size="320x180")
+    server.start()
+    sub, main = parse_stream_url(server.url), parse_stream_url(server.url.replace("/cam", "/main"))
+    source = RtspSource("cam", sub, 2.0, FAST, record_url=main)
+    broken = RtspSource("cam-2", sub, 2.0, FAST, record_url=parse_stream_url(server.url.replace("/cam", "/nope")))
+    events: list[ViolationEvent] = []
+    part = camera_parts(source, tmp_path, fps=2.0, pre_roll_s=1.0, post_roll_s=1.0)
+    part.sinks.append(events.append)
+    runtime = Runtime([part], ScriptedDetector(lambda call: [(60.0, 40.0, 120.0, 150.0)]))
+    runtime.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(e.state is EventState.START for e in events) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        health = source.health()
+        assert health.frame_size == (320, 180) and health.record is not None
+        assert health.record.state is ChannelState.ONLINE and health.record.frame_size == (1280, 720)
+        assert source.record_stream is not None and source.record_stream.width == 1280
+        log = HealthLog(broken)
+        log.wait_for(ChannelState.ONLINE, timeout_s=15)  # the sub-stream is analysed whatever the main one does
+        log.stop()
+        time.sleep(FAST.open_timeout_s)
+        record = broken.health().record
+        assert record is not None and record.state is ChannelState.OFFLINE and "not_found" in (record.last_error or "")
+        assert PASSWORD not in repr(broken.health())
+    finally:
+        runtime.stop()
+        assert runtime.join(timeout_s=30)
+        broken.close()
+        server.stop()
+    assert capture_processes() == []
+    start = next(e for e in events if e.state is EventState.START)
+    clip = next(a for a in start.evidence if a.kind.value == "original_clip")
+    data = ContentStore(tmp_path / "evidence").read_verified(clip.sha256)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (1280, 720)
+        assert sum(1 for _ in container.decode(stream)) >= 10  # pre-roll + post-roll at 10 fps, from a keyframe
+
+
 LIVE_CONFIG = """\
 cameras:
   - id: gate-1
@@ -315,12 +368,12 @@ def test_a_live_camera_in_the_config_becomes_a_supervised_rtsp_source(tmp_path) 
             "either all stream URLs or all files",
         ),
         (
-            '      - url: "rtsp://admin:s3cret@cam/sub"\n        roles: [detect]\n      - url: "rtsp://admin:s3cret@cam/main"\n'
+            '      - url: "rtsp://admin:s3cret@cam/sub"\n        roles: [detect]\n      - url: "http://admin:s3cret@cam/main"\n'
             "        roles: [record]",
-            "separate record stream URL is not supported yet",
+            "must be rtsp:// or rtsps://",
         ),
     ],
-    ids=["http url", "url and file", "separate record url"],
+    ids=["http url", "url and file", "http record url"],
 )
 def test_bad_live_inputs_are_config_errors_that_hide_the_password(tmp_path, inputs: str, message: str) -> None:
     from pipeline.config import ConfigError, load_config

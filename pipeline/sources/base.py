@@ -27,7 +27,12 @@ class FrameSource(Protocol):
     camera_id: str
     origin_id: str  # names the footage (file content hash, or the live capture session): violation ids use it
     total_frames: int | None  # frames that will be analysed, when known (for progress bars)
-    record_stream: RecordStreamParams | None  # the record stream's codec parameters, used to mux clips
+
+    @property
+    def record_stream(self) -> RecordStreamParams | None:
+        """The record stream's codec parameters, used to mux clips (None until known)."""
+        ...
+
     live: bool  # a camera (keep the latest frames, drop old ones) rather than a file (every frame analysed)
     problems: list[str]  # inputs skipped while reading (corrupt packets, unreadable images), for the run summary
 

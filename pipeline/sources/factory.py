@@ -16,8 +16,9 @@ def open_source(camera: CameraConfig, override: Path | None = None) -> FrameSour
     detect = camera.input_for(InputRole.DETECT)
     record = camera.input_for(InputRole.RECORD)
     url = detect.stream_url()
-    if url is not None and override is None:
-        return RtspSource(camera.id, url, camera.fps, camera.stream, record=record is detect)
+    if url is not None and override is None:  # a separate record input is the camera's main stream, for clips
+        record_url = None if record is detect else record.stream_url()
+        return RtspSource(camera.id, url, camera.fps, camera.stream, record_url=record_url)
     detect_path = override or detect.path
     record_path = override or record.path
     if detect_path is None:

@@ -68,6 +68,7 @@ class ChannelHealth:
     reconnects: int  # sessions started after the first
     last_error: str | None
     frame_size: tuple[int, int] | None  # (width, height) of the current session
+    record: ChannelHealth | None = None  # the main stream evidence clips are cut from, when it is a separate one
 
 
 @dataclass
@@ -101,19 +102,31 @@ class RtspSource:
 
     live = True
     total_frames: int | None = None
+    DECODE = True  # False: a record-only stream (RecordStream)
 
-    def __init__(self, camera_id: str, url: StreamUrl, fps: float, settings: StreamConfig, record: bool = True) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        url: StreamUrl,
+        fps: float,
+        settings: StreamConfig,
+        record: bool = True,
+        record_url: StreamUrl | None = None,
+        t0: float | None = None,
+    ) -> None:
         self.camera_id, self.url, self.fps, self.settings = camera_id, url, fps, settings
         self.origin_id = f"live:{camera_id}:{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%f')}"
-        self.record_stream: RecordStreamParams | None = None
         self.problems: list[str] = []
-        self._record = record
+        self._record_params: RecordStreamParams | None = None
+        self._record = record and record_url is None
         self._closed = threading.Event()
         self._lock = threading.Condition()
         self._latest: Frame | None = None
         self._seq = 0
         self._last_pts = -1.0  # the last delivered frame's time on this source's timeline
-        self._t0 = time.monotonic()
+        self._t0 = (
+            time.monotonic() if t0 is None else t0
+        )  # this source's timeline starts here (shared with a main stream)
         self._on_packet: PacketSink | None = None
         self._process: Any = None
         self._state, self._since = ChannelState.RECONNECTING, datetime.now(UTC)
@@ -124,12 +137,23 @@ class RtspSource:
         self._last_error: str | None = None
         self._last_frame_at: datetime | None = None
         self._frame_size: tuple[int, int] | None = None
+        # The camera's main stream for evidence clips when the analysed one is its sub-stream: a second supervised
+        # capture, never decoded, on the same timeline (seconds since this source started).
+        self._recorder = RecordStream(camera_id, record_url, settings, t0=self._t0) if record_url is not None else None
         self._supervisor = threading.Thread(target=self._supervise, name=f"rtsp-{camera_id}", daemon=True)
         self._supervisor.start()
 
+    @property
+    def record_stream(self) -> RecordStreamParams | None:
+        """The codec parameters of the stream clips are cut from (the main stream's, when there is one)."""
+        return self._recorder.record_stream if self._recorder is not None else self._record_params
+
     # ---------------------------------------------------------------- the consumer side
     def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
-        self._on_packet = on_packet
+        if self._recorder is not None:
+            self._recorder._on_packet = on_packet
+        else:
+            self._on_packet = on_packet
         while True:
             with self._lock:
                 while self._latest is None and not self._closed.is_set():
@@ -148,6 +172,8 @@ class RtspSource:
             self._lock.notify_all()
         self._stop_process()
         self._supervisor.join(timeout=10)
+        if self._recorder is not None:
+            self._recorder.close()
 
     def health(self) -> ChannelHealth:
         now = time.monotonic()
@@ -164,6 +190,7 @@ class RtspSource:
                 reconnects=max(0, self._sessions - 1),
                 last_error=self._last_error,
                 frame_size=self._frame_size,
+                record=self._recorder.health() if self._recorder is not None else None,
             )
 
     # ---------------------------------------------------------------- supervision
@@ -197,6 +224,7 @@ class RtspSource:
             open_timeout_s=self.settings.open_timeout_s,
             read_timeout_s=self.settings.read_timeout_s,
             send_packets=self._record,
+            decode=self.DECODE,
         )
         self._sessions += 1
         process, receive = _start_capture(capture)
@@ -257,10 +285,13 @@ class RtspSource:
             session.shift(message[1], self)
             with self._lock:
                 self._ticks.append(session.last_new)
+            if not self.DECODE and not session.online:  # a record-only stream is online once packets flow
+                session.online, session.online_since = True, time.monotonic()
+                self._set_state(ChannelState.ONLINE, None)
         elif kind == "packet":
             self._forward_packet(message[1:], session)
         elif kind == "record":
-            self.record_stream = message[1]
+            self._record_params = message[1]
         elif kind == "open":
             width, height = message[1], message[2]
             self._frame_size = (width, height) if width and height else None
@@ -331,6 +362,19 @@ class RtspSource:
             process.kill()
         process.wait()  # reaped: no zombie (a killed process always exits)
         self._process = None
+
+
+class RecordStream(RtspSource):
+    """A camera's main stream, supervised like any live stream (watchdog, backoff, health) but demuxed only:
+    its packets go to the evidence ring, it yields no frames. Its times are on its camera's timeline."""
+
+    DECODE = False
+
+    def __init__(self, camera_id: str, url: StreamUrl, settings: StreamConfig, t0: float) -> None:
+        super().__init__(camera_id, url, 1.0, settings, record=True, t0=t0)
+
+    def frames(self, on_packet: PacketSink | None = None) -> Iterator[Frame]:
+        raise TypeError("a record stream yields no frames; its camera's RtspSource does")
 
 
 def _start_capture(settings: CaptureSettings) -> tuple[subprocess.Popen[bytes], Connection]:

@@ -11,6 +11,8 @@ It ignores SIGINT: Ctrl-C stops the parent, which stops its captures. Messages t
   (frames in between are decoded, as H.264 needs, but not converted or sent);
 - ``("record", RecordStreamParams)`` at the first keyframe, then ``("packet", EncodedPacket fields…)`` for every
   packet, when the stream is also the record stream (evidence clips are cut from these);
+- a record-only stream (the camera's main stream, when the sub-stream is analysed) is never decoded: a 1080p
+  stream costs what demuxing costs, and its ``tick`` follows each packet whose time advances;
 - ``("error", kind, message)`` before it exits (the message already scrubbed of credentials).
 """
 
@@ -41,6 +43,7 @@ class CaptureSettings:
     open_timeout_s: float
     read_timeout_s: float
     send_packets: bool  # the stream is also the record stream: forward its encoded packets
+    decode: bool = True  # False: a record-only (main) stream, demuxed but never decoded; ticks follow its packets
 
 
 # Error kinds the parent turns into a channel status message.
@@ -114,6 +117,9 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
                     record_sent = True
                 if record_sent:
                     conn.send(("packet", *_packet_fields(packet)))
+            if not settings.decode:
+                last_pts = _tick_packet(packet, last_pts, conn)
+                continue
             for frame in _decode(packet):
                 if frame.pts is None or stream.time_base is None:
                     continue
@@ -127,6 +133,17 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
                     image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
                     conn.send(("frame", pts_s, image.shape[0], image.shape[1]))
                     conn.send_bytes(image.tobytes())
+
+
+def _tick_packet(packet: Any, last_pts: float | None, conn: Connection) -> float | None:
+    """A record-only stream's heartbeat: one tick per packet whose time advances."""
+    if packet.pts is None or packet.time_base is None:
+        return last_pts
+    pts_s = float(packet.pts * packet.time_base)
+    if last_pts is not None and pts_s <= last_pts:
+        return last_pts
+    conn.send(("tick", pts_s))
+    return pts_s
 
 
 def _decode(packet: Any) -> list[Any]:

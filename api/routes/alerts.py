@@ -1,0 +1,99 @@
+"""Live alerts for the operations centre: new tickets pushed as Server-Sent Events, and today's counts.
+
+The stream reads the database (the API keeps no state of its own), so every worker of a multi-worker API
+serves the same alerts; a browser that reconnects sends ``Last-Event-ID`` and misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from api.deps import SessionDep, SettingsDep
+from api.models import Ticket
+from api.schemas import Alert, TodayStats
+from evidence.wire import MAX_SAFE_INT
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+SNAPSHOT_KINDS = ("annotated_snapshot", "snapshot")
+BATCH = 100  # alerts read per poll
+
+
+def to_alert(ticket: Ticket) -> Alert:
+    snapshots = {a.kind: a.sha256 for a in ticket.artifacts if a.kind in SNAPSHOT_KINDS}
+    sha = next((snapshots[k] for k in SNAPSHOT_KINDS if k in snapshots), None)
+    plate = ticket.violation.get("plate")
+    return Alert(
+        ticket_id=ticket.id,
+        kind=ticket.kind,
+        camera=ticket.camera,
+        zone=ticket.zone,
+        label=ticket.label,
+        plate=plate if isinstance(plate, str) else None,
+        captured_at=ticket.captured_at,
+        created_at=ticket.created_at,
+        snapshot_url=f"/api/v1/tickets/{ticket.id}/evidence/{sha}" if sha else None,
+    )
+
+
+def _after(sessions: sessionmaker[Session], last_id: int | None) -> tuple[int, list[Alert]]:
+    with sessions() as session:
+        if last_id is None:  # a new subscriber: from now on
+            return session.scalar(select(func.max(Ticket.id))) or 0, []
+        rows = session.scalars(select(Ticket).where(Ticket.id > last_id).order_by(Ticket.id).limit(BATCH)).all()
+        return (rows[-1].id if rows else last_id), [to_alert(t) for t in rows]
+
+
+@router.get("/alerts", response_model=list[Alert])
+def recent_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[Alert]:
+    """The newest tickets as alerts, newest first: what the operations page shows before the stream's first."""
+    rows = session.scalars(select(Ticket).order_by(Ticket.id.desc()).limit(limit)).all()
+    return [to_alert(t) for t in rows]
+
+
+@router.get("/alerts/stream", response_class=EventSourceResponse)
+async def alert_stream(
+    request: Request,
+    settings: SettingsDep,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INT, description="Send tickets after this id")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """One ``alert`` event per new ticket, as the pipeline files it (``id`` is the ticket number). Without
+    ``after`` or ``Last-Event-ID`` the stream starts with tickets filed from now on."""
+    last = after
+    if last_event_id is not None and last_event_id.isdigit():
+        last = int(last_event_id)
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    last, _ = await run_in_threadpool(_after, sessions, last) if last is None else (last, [])
+    # Its id is where a reconnecting browser resumes (Last-Event-ID), even before any alert came.
+    yield ServerSentEvent(event="ready", id=str(last), data={"after": last}, retry=3000)
+    while True:
+        last, alerts = await run_in_threadpool(_after, sessions, last)
+        for alert in alerts:
+            yield ServerSentEvent(event="alert", id=str(alert.ticket_id), data=alert.model_dump(mode="json"))
+        if not alerts:
+            await asyncio.sleep(settings.alert_poll_s)
+
+
+@router.get("/stats/today", response_model=TodayStats)
+def stats_today(session: SessionDep, settings: SettingsDep) -> TodayStats:
+    """Tickets filed since local midnight (the API's ``timezone``), per kind."""
+    zone = ZoneInfo(settings.timezone)
+    today = datetime.now(zone).date()
+    midnight = datetime.combine(today, time(0, 0), zone)
+    rows = session.execute(
+        select(Ticket.kind, func.count()).where(Ticket.created_at >= midnight).group_by(Ticket.kind)
+    ).all()
+    by_kind = {kind: count for kind, count in rows}
+    return TodayStats(date=today.isoformat(), timezone=settings.timezone, total=sum(by_kind.values()), by_kind=by_kind)

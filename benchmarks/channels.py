@@ -1,0 +1,457 @@
+"""Many live channels on one box: nonsite against a naive ultralytics loop, in one run, on the same inputs.
+
+Usage (from the repository root)::
+
+    .venv/bin/python -m benchmarks.channels [--channels 8,16,32,64] [--models yolo11n_640,yolo26n_480]
+        [--naive-channels 1,2,4] [--seconds 40] [--warmup 25] [--fps 1]
+
+The real clips in ``../shared/data/videos`` become, with FFmpeg's libraries (PyAV), a 640x360 sub-stream
+(re-encoded once, a keyframe a second) and the original 1080p main stream (stream copy), both looped to the
+run's length. Debian's gst-rtsp-server (``tests/rtsp_server.py``, as the test suite runs it) serves them on
+127.0.0.1 in real time. Half the simulated cameras watch clip 25, half clip 27, with the sample config's zones
+and rules scaled to the sub-stream.
+
+- **nonsite**: ``nonsite run`` on N cameras (sub-stream analysed at ``--fps``, main stream recorded for clips),
+  pushing to a ``nonsite serve`` API, with ``/metrics`` scraped at the start and the end of the measured window.
+- **naive**: one process per channel running ``YOLO(weights).track(url, stream=True, vid_stride=…)`` on the
+  ``.pt`` weights the ONNX export was made from (the way a quick script would do it), each counting results.
+
+Reported per configuration and N: whether every channel sustained at least 95 % of ``--fps`` ("sustained"),
+the slowest channel's analysed fps, CPU-seconds per channel-second (the whole process tree, capture children
+included), resident memory per channel, nonsite's share of each stage, and p50/p95 from the frame that met a
+rule's dwell to the ticket accepted by the API. Ratios: the most channels nonsite sustained over the most the
+naive loop sustained, and the naive loop's CPU per channel-second over nonsite's at the same N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.memory_soak import loop_clip
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CLIPS = {
+    "c25": SHARED / "data/videos/captaineven_mcmot_test_25.mp4",
+    "c27": SHARED / "data/videos/captaineven_mcmot_test_27.mp4",
+}
+SUB_SIZE = (640, 360)
+SCALE = SUB_SIZE[0] / 1920  # the sample config's zones are drawn on the 1080p stream
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has gi for gst-rtsp-server
+NONSITE = [str(Path(sys.executable).parent / "nonsite")]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------- inputs and server
+def sub_stream(source: Path, target: Path) -> Path:
+    """The clip re-encoded at 640x360, same rate, a keyframe every second (what a camera's sub-stream is)."""
+    if target.exists():
+        return target
+    with av.open(str(source)) as container, av.open(str(target), mode="w") as output:
+        video = container.streams.video[0]
+        rate = video.average_rate or Fraction(12)
+        stream = output.add_stream(
+            "libx264", rate=rate, options={"g": str(round(rate)), "bf": "0", "preset": "veryfast"}
+        )
+        stream.width, stream.height, stream.pix_fmt = *SUB_SIZE, "yuv420p"
+        for index, frame in enumerate(container.decode(video)):
+            small = frame.reformat(width=SUB_SIZE[0], height=SUB_SIZE[1], format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1) / rate
+            for packet in stream.encode(small):
+                output.mux(packet)
+        for packet in stream.encode():
+            output.mux(packet)
+    return target
+
+
+def make_inputs(work: Path, minutes: float) -> dict[str, Path]:
+    """Mount name → looped file: sub_c25, main_c25, sub_c27, main_c27."""
+    files = {}
+    for name, clip in CLIPS.items():
+        if not clip.is_file():
+            raise SystemExit(f"missing footage: {clip}")
+        sub = sub_stream(clip, work / f"{name}_sub_once.mp4")
+        for role, source in (("sub", sub), ("main", clip)):
+            target = work / f"{name}_{role}_{minutes:g}min.mp4"
+            files[f"{role}_{name}"] = target if target.exists() else loop_clip(source, target, minutes)
+    return files
+
+
+class RtspServer:
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.port = free_port()
+        args = [SYSTEM_PYTHON, str(REPO / "tests" / "rtsp_server.py"), "--port", str(self.port)]
+        for mount, path in files.items():
+            args += ["--file", f"{mount}={path}"]
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the server
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("READY"):
+            raise SystemExit(f"the RTSP server did not start: {line!r}")
+
+    def url(self, mount: str) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/{mount}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# ---------------------------------------------------------------- measurements
+@dataclass
+class Result:
+    system: str  # nonsite or naive
+    model: str
+    channels: int
+    sustained: bool = False
+    min_fps: float = 0.0
+    mean_fps: float = 0.0
+    cpu_per_channel_s: float = math.nan  # CPU-seconds per channel-second
+    rss_mb_per_channel: float = math.nan
+    stage_share: dict[str, float] = field(default_factory=dict)
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    tickets: int = 0
+    note: str = ""
+
+
+def tree_cpu_s(root: psutil.Process) -> float:
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def tree_rss_mb(root: psutil.Process) -> float:
+    """Resident memory of the tree; shared pages of forked children counted once per process (an upper bound)."""
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total / 2**20
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def histogram_quantile(samples: dict[Any, float], name: str, q: float) -> float | None:
+    """Prometheus-style quantile from cumulative buckets (linear inside the bucket)."""
+    buckets = sorted(
+        (float(dict(labels)["le"]), value) for (metric, labels), value in samples.items() if metric == f"{name}_bucket"
+    )
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = upper, count
+    return lower
+
+
+# ---------------------------------------------------------------- nonsite
+def scaled(points: list[list[float]]) -> list[list[int]]:
+    return [[round(x * SCALE), round(y * SCALE)] for x, y in points]
+
+
+def nonsite_config(
+    work: Path, server: RtspServer, channels: int, model: Path, fps: float, api: str, metrics: int
+) -> Path:
+    """N cameras on the two clips, with the sample config's zones (scaled) and rules, one per camera."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    sample = yaml.load((REPO / "samples" / "config.yaml").read_text(encoding="utf-8"))
+    by_clip = {"c25": sample["cameras"][0], "c27": sample["cameras"][1]}
+    cameras, rules = [], []
+    for index in range(channels):
+        clip = "c25" if index % 2 == 0 else "c27"
+        template = by_clip[clip]
+        camera_id = f"ch{index:03d}"
+        cameras.append(
+            {
+                "id": camera_id,
+                "fps": fps,
+                "inputs": [
+                    {"url": server.url(f"sub_{clip}"), "roles": ["detect"]},
+                    {"url": server.url(f"main_{clip}"), "roles": ["record"]},
+                ],
+                "detect_on_zone_crops": False,  # a 640x360 frame: the whole frame is the detector's input
+                "zones": [{**z, "polygon": scaled(z["polygon"])} for z in template["zones"]],
+                "stream": {"stall_timeout_s": 10, "backoff_max_s": 10},
+            }
+        )
+        for rule in sample["rules"]:
+            if rule["camera"] == template["id"]:
+                rules.append({**rule, "camera": camera_id, "name": f"{rule['name']}"})
+    config = {
+        "cameras": cameras,
+        "rules": rules,
+        "detector": {"type": "yolo", "model_path": str(model), "max_batch": 4},
+        "tracker": sample.get("tracker", {}),
+        "storage": {"evidence_dir": str(work / "evidence"), "outbox_path": str(work / "outbox.sqlite")},
+        "api": {"url": api, "health_interval_s": 5},
+        "metrics": {"enabled": True, "host": "127.0.0.1", "port": metrics},
+        "database": {"url": f"sqlite:///{work / 'api.db'}"},
+    }
+    path = work / "config.yaml"
+    with path.open("w", encoding="utf-8") as stream:
+        yaml.dump(config, stream)
+    return path
+
+
+def wait_until(probe: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.Namespace) -> Result:
+    result = Result("nonsite", model.stem, channels)
+    with tempfile.TemporaryDirectory(prefix="nonsite-channels-") as tmp:
+        work = Path(tmp)
+        api_port, metrics_port = free_port(), free_port()
+        api_url = f"http://127.0.0.1:{api_port}"
+        config = nonsite_config(work, server, channels, model, args.fps, api_url, metrics_port)
+        env = {
+            **os.environ,
+            "NONSITE_DATABASE_URL": f"sqlite:///{work / 'api.db'}",
+            "NONSITE_EVIDENCE_DIR": str(work / "evidence"),
+        }
+        api = subprocess.Popen(
+            [*NONSITE, "serve", "--port", str(api_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        run = subprocess.Popen(
+            [*NONSITE, "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "run.log").open("w"),
+        )
+        try:
+            wait_until(lambda: httpx.get(f"{api_url}/healthz").status_code == 200, 60, "the API")
+            wait_until(lambda: scrape(metrics_port), 120, "the pipeline's metrics")
+            time.sleep(args.warmup)
+            root = psutil.Process(run.pid)
+            before, cpu0, t0 = scrape(metrics_port), tree_cpu_s(root), time.monotonic()
+            time.sleep(args.seconds)
+            after, cpu1, t1 = scrape(metrics_port), tree_cpu_s(root), time.monotonic()
+            rss = tree_rss_mb(root)
+            span = t1 - t0
+            rates = [
+                (
+                    after.get(("nonsite_frames_analysed_total", (("camera", f"ch{i:03d}"),)), 0)
+                    - before.get(("nonsite_frames_analysed_total", (("camera", f"ch{i:03d}"),)), 0)
+                )
+                / span
+                for i in range(channels)
+            ]
+            stages: dict[str, float] = {}
+            for (name, labels), value in after.items():
+                if name == "nonsite_stage_seconds_total":
+                    stage = dict(labels)["stage"]
+                    stages[stage] = stages.get(stage, 0.0) + value - before.get((name, labels), 0.0)
+            total_stage = sum(stages.values()) or 1.0
+            result.min_fps, result.mean_fps = min(rates), float(np.mean(rates))
+            result.sustained = result.min_fps >= 0.95 * args.fps
+            result.cpu_per_channel_s = (cpu1 - cpu0) / (span * channels)
+            result.rss_mb_per_channel = rss / channels
+            result.stage_share = {
+                k: round(v / total_stage, 3) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+            }
+            result.latency_p50_s = histogram_quantile(after, "nonsite_capture_to_ticket_seconds", 0.5)
+            result.latency_p95_s = histogram_quantile(after, "nonsite_capture_to_ticket_seconds", 0.95)
+            result.tickets = int(after.get(("nonsite_capture_to_ticket_seconds_count", ()), 0))
+        finally:
+            run.send_signal(signal.SIGTERM)
+            try:
+                run.wait(120)
+            except subprocess.TimeoutExpired:
+                run.kill()
+                run.wait()
+            api.terminate()
+            api.wait(30)
+    return result
+
+
+# ---------------------------------------------------------------- naive loop
+NAIVE = r"""
+import os, sys, time
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+from ultralytics import YOLO
+model = YOLO(sys.argv[1])
+source, stride, size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for result in model.track(source=source, stream=True, vid_stride=stride, imgsz=size, verbose=False):
+    print(time.monotonic(), flush=True)
+"""
+
+
+def run_naive(
+    server: RtspServer, channels: int, weights: Path, imgsz: int, stride: int, args: argparse.Namespace
+) -> Result:
+    result = Result("naive", f"{weights.stem} {imgsz}", channels)
+    processes = []
+    logs = []
+    for index in range(channels):
+        clip = "c25" if index % 2 == 0 else "c27"
+        log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        logs.append(log)
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", NAIVE, str(weights), server.url(f"sub_{clip}"), str(stride), str(imgsz)],
+                stdout=log,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        time.sleep(args.warmup + 15)  # torch and ultralytics import for a while
+        roots = [psutil.Process(p.pid) for p in processes]
+        cpu0, t0 = sum(tree_cpu_s(r) for r in roots), time.monotonic()
+        time.sleep(args.seconds)
+        cpu1, t1 = sum(tree_cpu_s(r) for r in roots), time.monotonic()
+        rss = sum(tree_rss_mb(r) for r in roots)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    rates = []
+    for log in logs:
+        log.seek(0)
+        stamps = [float(line) for line in log.read().split() if re.fullmatch(r"[\d.]+", line)]
+        rates.append(sum(1 for s in stamps if t0 <= s <= t1) / (t1 - t0))
+    result.min_fps, result.mean_fps = min(rates), float(np.mean(rates))
+    result.sustained = result.min_fps >= 0.95 * args.fps
+    result.cpu_per_channel_s = (cpu1 - cpu0) / ((t1 - t0) * channels)
+    result.rss_mb_per_channel = rss / channels
+    return result
+
+
+# ---------------------------------------------------------------- report
+def table(results: list[Result]) -> str:
+    lines = [
+        "| system | model | channels | sustained | slowest fps | mean fps | CPU-s / channel-s | RSS MB / channel "
+        "| p50 / p95 to ticket (s) | top stages |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        latency = "—" if r.latency_p50_s is None else f"{r.latency_p50_s:.1f} / {r.latency_p95_s:.1f} ({r.tickets})"
+        stages = ", ".join(f"{k} {v:.0%}" for k, v in list(r.stage_share.items())[:4]) or "—"
+        lines.append(
+            f"| {r.system} | {r.model} | {r.channels} | {'yes' if r.sustained else 'no'} | {r.min_fps:.2f} | "
+            f"{r.mean_fps:.2f} | {r.cpu_per_channel_s:.3f} | {r.rss_mb_per_channel:.0f} | {latency} | {stages} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", default="8,16,32,64", help="numbers of nonsite channels to try")
+    parser.add_argument("--naive-channels", default="1,2,4", help="numbers of naive-loop channels to try")
+    parser.add_argument("--models", default="yolo11n_640,yolo26n_480", help="ONNX exports in --model-dir")
+    parser.add_argument("--model-dir", type=Path, default=SHARED / "models")
+    parser.add_argument("--seconds", type=float, default=40.0, help="measured window per trial")
+    parser.add_argument("--warmup", type=float, default=25.0, help="seconds before measuring")
+    parser.add_argument("--fps", type=float, default=1.0, help="analysed frames per second per channel")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "nonsite-bench", help="input files")
+    parser.add_argument("--out", type=Path, help="also write the results as JSON")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    channel_counts = [int(n) for n in args.channels.split(",") if n]
+    naive_counts = [int(n) for n in args.naive_channels.split(",") if n]
+    trials = len(channel_counts) * len(args.models.split(",")) + len(naive_counts) * len(args.models.split(","))
+    minutes = (trials * (args.seconds + args.warmup + 60)) / 60 + 2
+    print(f"preparing inputs in {args.work} ({minutes:.0f} minutes of stream) …", file=sys.stderr)
+    files = make_inputs(args.work, minutes)
+    results: list[Result] = []
+    server = RtspServer(files)
+    try:
+        for name in args.models.split(","):
+            model = args.model_dir / f"{name}.onnx"
+            imgsz = int(name.rsplit("_", 1)[1])
+            for n in channel_counts:
+                print(f"nonsite {name}: {n} channels …", file=sys.stderr)
+                results.append(run_nonsite(server, n, model, args))
+                print(table(results[-1:]).splitlines()[-1], file=sys.stderr)
+                if not results[-1].sustained:
+                    break  # more channels will not be sustained either
+            weights = args.model_dir / f"{name.split('_')[0]}.pt"
+            stride = 12  # the clips run at 12 fps: one frame a second
+            for n in naive_counts:
+                print(f"naive {weights.name} {imgsz}: {n} channels …", file=sys.stderr)
+                results.append(run_naive(server, n, weights, imgsz, round(stride / args.fps), args))
+                print(table(results[-1:]).splitlines()[-1], file=sys.stderr)
+                if not results[-1].sustained:
+                    break
+    finally:
+        server.stop()
+    print(table(results))
+    for name in args.models.split(","):
+        mine = [r for r in results if r.system == "nonsite" and r.model == name]
+        naive = [r for r in results if r.system == "naive" and r.model.startswith(name.split("_")[0])]
+        best = max((r.channels for r in mine if r.sustained), default=0)
+        best_naive = max((r.channels for r in naive if r.sustained), default=0)
+        ratio = f"{best / best_naive:.1f}x" if best_naive else "n/a (the naive loop sustained no channel)"
+        print(f"{name}: nonsite sustained {best} channels, the naive loop {best_naive}: {ratio}")
+        for r in naive:
+            same = next((m for m in mine if m.channels == r.channels), None) or (mine[0] if mine else None)
+            if same is not None and same.cpu_per_channel_s > 0:
+                print(
+                    f"  CPU per channel-second at {r.channels} naive vs {same.channels} nonsite channels: "
+                    f"{r.cpu_per_channel_s / same.cpu_per_channel_s:.1f}x"
+                )
+    if args.out:
+        args.out.write_text(json.dumps([asdict(r) for r in results], indent=1))
+
+
+if __name__ == "__main__":
+    main()
