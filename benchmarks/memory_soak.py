@@ -36,7 +36,7 @@ def rss_mb() -> float:
 
 
 def loop_clip(source: Path, target: Path, minutes: float) -> Path:
-    """``source`` repeated until ``minutes`` of stream time, by stream copy."""
+    """``source`` repeated until ``minutes`` of stream time, by stream copy, timestamps from 0."""
     with av.open(str(source)) as probe:
         duration = float(probe.duration or 0) / 1_000_000
     repeats = max(1, int(minutes * 60 / duration) + 1)
@@ -56,8 +56,8 @@ def loop_clip(source: Path, target: Path, minutes: float) -> Path:
                     first = min(packet.dts, packet.pts) if first is None else first
                     length = int(packet.duration or 0)
                     last = max(last, packet.pts + length, packet.dts + length)
-                    packet.pts += offset
-                    packet.dts += offset
+                    packet.pts += offset - first  # each copy from 0 (a camera's own clock may start anywhere)
+                    packet.dts += offset - first
                     packet.stream = stream
                     output.mux(packet)
                 offset += last - (first or 0)  # the next copy starts where this one ended

@@ -30,9 +30,11 @@ from pipeline import model_commands, training_commands
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
+from pipeline.evidence_stage import EventSink
 from pipeline.metrics import PipelineMetrics
 from pipeline.preflight import preflight
-from pipeline.runtime import CameraHealth, Runtime
+from pipeline.reload import Reloader
+from pipeline.runtime import CameraHealth, CameraParts, Runtime
 from pipeline.service import ApiHealthSink, HealthReporter, OutboxPusher
 from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
@@ -230,6 +232,7 @@ def _run_cameras(
     models = SharedModels(_detector_for(config), threads=config.detector.threads)  # one set for every camera
     digest = config_sha256(config_path)
     cameras, failures = [], []
+    sinks: list[EventSink] = [JsonlEventWriter(events_out)] if events_out is not None else []
     for camera_id in camera_ids:
         try:
             parts = build_parts(config, camera_id, models, digest, outbox, source)
@@ -237,8 +240,7 @@ def _run_cameras(
             print(f"error: camera {camera_id}: {exc}", file=sys.stderr)
             failures.append(camera_id)
             continue
-        if events_out is not None:
-            parts.sinks.append(JsonlEventWriter(events_out))
+        parts.sinks.extend(sinks)
         cameras.append(parts)
     bars = {
         parts.source.camera_id: tqdm(
@@ -246,10 +248,19 @@ def _run_cameras(
         )
         for i, parts in enumerate(cameras)
     }
-    runtime = Runtime(cameras, models.detector, on_analysed=lambda camera_id: bars[camera_id].update())
+    runtime = Runtime(cameras, models.detector, on_analysed=lambda camera_id: _tick(bars, camera_id))
+    # Every camera of the file and no --source: SIGHUP re-reads the file (cameras added, removed, changed).
+    reloadable = source is None and camera_ids == [c.id for c in config.cameras]
+
+    def build(new_config: NonsiteConfig, camera_id: str) -> CameraParts:
+        parts = build_parts(new_config, camera_id, models, config_sha256(config_path), outbox)
+        parts.sinks.extend(sinks)
+        return parts
+
+    reloader = Reloader(config_path, config, runtime, build) if reloadable else None
     try:
-        with _beside_the_cameras(config, runtime, outbox, push):
-            health = runtime.run()
+        with _beside_the_cameras(config, runtime, outbox, push), _reload_on_sighup(reloader) as between:
+            health = runtime.run(between)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runtime has stopped every camera and sealed what was open
         health = runtime.health()
         print("\nstopped: open violations ended and sealed; undelivered ones stay in the outbox", file=sys.stderr)
@@ -303,6 +314,42 @@ def _beside_the_cameras(config: NonsiteConfig, runtime: Runtime, outbox: Outbox,
             loop.stop()
         if metrics is not None:
             metrics.close()
+
+
+def _tick(bars: dict[str, Any], camera_id: str) -> None:
+    if camera_id in bars:  # a camera added by a reload has no progress bar
+        bars[camera_id].update()
+
+
+@contextlib.contextmanager
+def _reload_on_sighup(reloader: Reloader | None) -> Iterator[Callable[[], None]]:
+    """SIGHUP asks for a reload; it is applied on the main thread between the runtime's checks (never inside
+    the signal handler). Without a reloader (one camera, or --source) SIGHUP is refused with a message."""
+    asked = threading.Event()
+
+    def between() -> None:
+        if not asked.is_set():
+            return
+        asked.clear()
+        if reloader is None:
+            print("warning: config reload needs a run of every camera in the file (no --camera, no --source)")
+            return
+        plan = reloader.apply()
+        if plan is not None:
+            print(
+                f"config reloaded: {len(plan.added)} added, {len(plan.removed)} removed, {len(plan.changed)} restarted"
+                + (f"; restart to apply {', '.join(plan.needs_restart)}" if plan.needs_restart else ""),
+                file=sys.stderr,
+            )
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        yield between
+        return
+    previous = signal.signal(signal.SIGHUP, lambda _signum, _frame: asked.set())
+    try:
+        yield between
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:

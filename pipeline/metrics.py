@@ -48,6 +48,7 @@ class PipelineMetrics:
 
     def watch(self, runtime: Runtime, outbox: Outbox) -> None:
         self.registry.register(_RuntimeCollector(runtime, outbox))
+        runtime.stage_observer = self._observe_stage  # cameras a reload adds later
         for times in runtime.stage_times().values():
             times.observer = self._observe_stage
 

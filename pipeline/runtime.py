@@ -121,6 +121,7 @@ class _Camera:
         self.last_frame: Frame | None = None
         self.error: str | None = None
         self.threads: list[threading.Thread] = []
+        self.removing = threading.Event()  # remove_camera(): this camera stops while the others go on
 
     def fail(self, message: str) -> None:
         if self.error is None:
@@ -177,6 +178,8 @@ class Runtime:
         self.detector = detector
         self.max_batch = max_batch
         self.on_analysed = on_analysed
+        self.queue_frames = queue_frames
+        self.stage_observer: Callable[[str, float], None] | None = None  # given to every camera's StageTimes
         self._cameras = [_Camera(parts, queue_frames) for parts in cameras]
         ids = [camera.id for camera in self._cameras]
         if len(set(ids)) != len(ids):
@@ -185,21 +188,65 @@ class Runtime:
         self._analysis_failed = threading.Event()
         self._wake = threading.Condition()
         self._analysis: threading.Thread | None = None
+        self._cameras_lock = threading.Lock()  # the camera list changes on add_camera / remove_camera
+        self._joining: queue.SimpleQueue[_Camera] = queue.SimpleQueue()  # added cameras the analysis takes up
+        self._analysing = False
 
     # ------------------------------------------------------------ control
     def start(self) -> None:
         if self._analysis is not None:
             raise RuntimeError("the runtime was already started")
         for camera in self._cameras:
-            camera.state = CameraState.RUNNING
-            camera.threads = [
-                threading.Thread(target=self._capture, args=(camera,), name=f"capture-{camera.id}", daemon=True),
-                threading.Thread(target=self._seal, args=(camera,), name=f"evidence-{camera.id}", daemon=True),
-            ]
-            for thread in camera.threads:
-                thread.start()
-        self._analysis = threading.Thread(target=self._analyse, name="analysis", daemon=True)
+            self._start_camera(camera)
+        self._analysing = True
+        self._analysis = threading.Thread(
+            target=self._analyse, args=(list(self._cameras),), name="analysis", daemon=True
+        )
         self._analysis.start()
+
+    def _start_camera(self, camera: _Camera) -> None:
+        camera.state = CameraState.RUNNING
+        if self.stage_observer is not None:
+            camera.times.observer = self.stage_observer
+        camera.threads = [
+            threading.Thread(target=self._capture, args=(camera,), name=f"capture-{camera.id}", daemon=True),
+            threading.Thread(target=self._seal, args=(camera,), name=f"evidence-{camera.id}", daemon=True),
+        ]
+        for thread in camera.threads:
+            thread.start()
+
+    def add_camera(self, parts: CameraParts) -> None:
+        """Start one more camera while the others run (a config reload); its id must be new."""
+        if self._analysis is None or self._stopping.is_set():
+            raise RuntimeError("add_camera needs a running runtime")
+        camera = _Camera(parts, self.queue_frames)
+        with self._cameras_lock:
+            if any(c.id == camera.id for c in self._cameras):
+                raise ValueError(f"camera {camera.id} is already running")
+            self._cameras.append(camera)
+            self._start_camera(camera)
+            if self._analysing:
+                self._joining.put(camera)
+            else:  # every camera had ended: a new analysis stage for this one
+                self._analysing = True
+                self._analysis = threading.Thread(target=self._analyse, args=([camera],), name="analysis", daemon=True)
+                self._analysis.start()
+        with self._wake:
+            self._wake.notify_all()
+
+    def remove_camera(self, camera_id: str) -> None:
+        """Stop one camera while the others run: its open violations end and are sealed, then it is gone from
+        :meth:`health`. Returns at once; :meth:`join` waits for it like for the others."""
+        with self._cameras_lock:
+            camera = next((c for c in self._cameras if c.id == camera_id and not c.removing.is_set()), None)
+        if camera is None:
+            raise KeyError(f"no camera {camera_id!r} in this runtime")
+        camera.removing.set()
+        if camera.parts.source.live:
+            try:
+                camera.parts.source.close()  # wakes its capture thread; a file stops at its next frame
+            except Exception as exc:
+                logger.warning("camera %s: closing the source: %s", camera.id, exc)
 
     def stop(self) -> None:
         """Stop every camera: sources close, open violations end, and everything pending is sealed."""
@@ -217,7 +264,8 @@ class Runtime:
     def join(self, timeout_s: float | None = None) -> bool:
         """Wait until every stage has finished; False when ``timeout_s`` passed first."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        threads = [t for c in self._cameras for t in c.threads] + ([self._analysis] if self._analysis else [])
+        with self._cameras_lock:
+            threads = [t for c in self._cameras for t in c.threads] + ([self._analysis] if self._analysis else [])
         for thread in threads:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
@@ -225,12 +273,14 @@ class Runtime:
                 return False
         return True
 
-    def run(self) -> dict[str, CameraHealth]:
-        """Start, wait for every source to end (Ctrl-C stops cleanly), return each camera's final health."""
+    def run(self, between: Callable[[], None] | None = None) -> dict[str, CameraHealth]:
+        """Start, wait for every source to end (Ctrl-C stops cleanly), return each camera's final health.
+        ``between`` is called on this thread about twice a second meanwhile (e.g. to apply a config reload)."""
         self.start()
         try:
             while not self.join(timeout_s=0.5):
-                pass
+                if between is not None:
+                    between()
         except KeyboardInterrupt:
             self.stop()
             self.join()
@@ -238,17 +288,21 @@ class Runtime:
         return self.health()
 
     def health(self) -> dict[str, CameraHealth]:
-        return {camera.id: camera.health() for camera in self._cameras}
+        return {camera.id: camera.health() for camera in self._snapshot()}
+
+    def _snapshot(self) -> list[_Camera]:
+        with self._cameras_lock:
+            return list(self._cameras)
 
     def last_frame(self, camera_id: str) -> Frame | None:
         """The newest frame the camera delivered (for the operations centre's snapshot), if any."""
-        for camera in self._cameras:
+        for camera in self._snapshot():
             if camera.id == camera_id:
                 return camera.last_frame
         raise KeyError(f"no camera {camera_id!r} in this runtime")
 
     def stage_times(self) -> dict[str, StageTimes]:
-        return {camera.id: camera.times for camera in self._cameras}
+        return {camera.id: camera.times for camera in self._snapshot()}
 
     # ------------------------------------------------------------ capture
     def _capture(self, camera: _Camera) -> None:
@@ -257,7 +311,7 @@ class Runtime:
         # A file is decoded here; a live camera decodes in its capture process, and this is waiting for a frame.
         stage = "wait" if source.live else "decode"
         try:
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and not camera.removing.is_set():
                 with camera.times.timing(stage):
                     frame = next(frames, None)
                 if frame is None:
@@ -296,14 +350,13 @@ class Runtime:
                         pass
                 elif self._analysis_failed.is_set():
                     return  # nobody reads this queue any more
-                elif self._stopping.is_set() and isinstance(item, Frame):
+                elif (self._stopping.is_set() or camera.removing.is_set()) and isinstance(item, Frame):
                     return  # stopping: a frame nobody will analyse is not worth waiting for
         with self._wake:
             self._wake.notify()
 
     # ------------------------------------------------------------ analysis
-    def _analyse(self) -> None:
-        active = list(self._cameras)
+    def _analyse(self, active: list[_Camera]) -> None:
         try:
             self._analysis_loop(active)
         except Exception as exc:  # a bug here must not leave every other stage waiting for ever
@@ -317,7 +370,7 @@ class Runtime:
     def _analysis_loop(self, active: list[_Camera]) -> None:
         """Until every camera's capture has ended: batches of frames across cameras, round-robin."""
         turn = 0
-        while active:
+        while self._take_up_added(active):
             batch: list[tuple[_Camera, Frame]] = []
             for step in range(len(active)):
                 camera = active[(turn + step) % len(active)]
@@ -374,6 +427,18 @@ class Runtime:
             if self.on_analysed is not None:
                 self.on_analysed(camera.id)
 
+    def _take_up_added(self, active: list[_Camera]) -> bool:
+        """Cameras added since the last round join ``active``; False (and this stage ends) when none is left."""
+        with self._cameras_lock:
+            while True:
+                try:
+                    active.append(self._joining.get_nowait())
+                except queue.Empty:
+                    break
+            if not active:
+                self._analysing = False
+            return bool(active)
+
     def _finish(self, camera: _Camera) -> None:
         try:
             events = camera.parts.analysis.finish()
@@ -406,4 +471,10 @@ class Runtime:
                 if isinstance(item, _End):
                     break
         if camera.state is CameraState.RUNNING:
-            camera.state = CameraState.STOPPED if self._stopping.is_set() else CameraState.FINISHED
+            stopped = self._stopping.is_set() or camera.removing.is_set()
+            camera.state = CameraState.STOPPED if stopped else CameraState.FINISHED
+        if camera.removing.is_set():
+            camera.threads[0].join(timeout=15)  # its capture thread: END has come, the source is closing
+            with self._cameras_lock:
+                self._cameras.remove(camera)
+            logger.info("camera %s removed: %s", camera.id, camera.state.value)

@@ -140,6 +140,60 @@ def test_stop_ends_open_violations_and_seals_them(tmp_path: Path) -> None:
     assert health.last_frame_pts_s is not None and health.last_frame_at is not None
 
 
+def _wait(condition, timeout_s: float, what: object) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_cameras_are_added_and_removed_while_the_others_run(tmp_path: Path) -> None:
+    """What a config reload does: a second camera joins the running analysis; the first is removed, its open
+    violation ended and sealed; the second never stopped."""
+    first = camera_parts(LiveFakeSource("first", period_s=0.5, pause_s=0.01), tmp_path / "first", fps=2.0)
+    second = camera_parts(LiveFakeSource("second", period_s=0.5, pause_s=0.01), tmp_path / "second", fps=2.0)
+    events: dict[str, list[ViolationEvent]] = {"first": [], "second": []}
+    first.sinks.append(events["first"].append)
+    second.sinks.append(events["second"].append)
+    runtime = Runtime([first], ScriptedDetector(lambda call: [BOX]))
+    with pytest.raises(RuntimeError, match="running runtime"):
+        runtime.add_camera(second)
+    runtime.start()
+    try:
+        _wait(lambda: any(e.state is EventState.START for e in events["first"]), 20, runtime.health())
+        runtime.add_camera(second)
+        with pytest.raises(ValueError, match="already running"):
+            runtime.add_camera(camera_parts(LiveFakeSource("second"), tmp_path / "again", fps=2.0))
+        _wait(lambda: runtime.health()["second"].analysed >= 4, 20, runtime.health())
+        runtime.remove_camera("first")
+        _wait(lambda: "first" not in runtime.health(), 20, runtime.health())
+        analysed = runtime.health()["second"].analysed
+        _wait(lambda: runtime.health()["second"].analysed >= analysed + 4, 20, runtime.health())
+        with pytest.raises(KeyError):
+            runtime.remove_camera("first")
+    finally:
+        runtime.stop()
+        assert runtime.join(timeout_s=20)
+    assert [e.state for e in events["first"]] == [EventState.START, EventState.END]  # sealed on removal
+    assert [e.state for e in events["second"]] == [EventState.START, EventState.END]
+    assert list(runtime.health()) == ["second"]
+
+
+def test_a_camera_added_after_every_other_ended_gets_an_analysis_stage(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=2.0)
+    runtime = Runtime(
+        [camera_parts(VideoFileSource("file", clip, fps=2.0), tmp_path, fps=2.0)], ScriptedDetector(lambda call: [])
+    )
+    runtime.start()
+    _wait(lambda: runtime.health()["file"].state is CameraState.FINISHED, 20, runtime.health())
+    assert runtime.join(timeout_s=10)
+    late = camera_parts(LiveFakeSource("late", period_s=0.5, pause_s=0.01), tmp_path / "late", fps=2.0)
+    runtime.add_camera(late)
+    _wait(lambda: runtime.health()["late"].analysed >= 2, 20, runtime.health())
+    runtime.stop()
+    assert runtime.join(timeout_s=20)
+
+
 def test_a_live_source_keeps_the_latest_frames_when_analysis_is_behind(tmp_path: Path) -> None:
     source = LiveFakeSource("live", period_s=0.1)  # as fast as the capture thread can make frames
     parts = camera_parts(source, tmp_path, fps=10.0)
