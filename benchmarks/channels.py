@@ -321,7 +321,7 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
             stages: dict[str, float] = {}
             for (name, labels), value in after.items():
                 stage = dict(labels).get("stage", "")
-                if name == "nonsite_stage_seconds_total" and stage != "wait":  # waiting for a frame is idle
+                if name == "nonsite_camera_stage_seconds_total" and stage != "wait":  # waiting for a frame is idle
                     stages[stage] = stages.get(stage, 0.0) + value - before.get((name, labels), 0.0)
             total_stage = sum(stages.values()) or 1.0
             main_share = (main1 - main0) / max(cpu1 - cpu0, 1e-9)  # the rest is the capture processes' decoding

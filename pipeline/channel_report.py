@@ -35,11 +35,11 @@ def channel_report(health: CameraHealth, *, analysed_fps: float, input_fps: floa
         "dropped": health.dropped + (channel.dropped if channel else 0),
         "reconnects": channel.reconnects if channel else 0,
         "last_frame_at": _iso(channel.last_frame_at if channel else health.last_frame_at),
-        "last_error": health.error or (channel.last_error if channel else None),
+        "last_error": _bounded(health.error or (channel.last_error if channel else None)),
         "frame_size": list(channel.frame_size) if channel and channel.frame_size else None,
         # The main stream evidence clips are cut from, when it is not the analysed one.
         "record_status": channel.record.state.value if channel and channel.record else None,
-        "record_error": channel.record.last_error if channel and channel.record else None,
+        "record_error": _bounded(channel.record.last_error) if channel and channel.record else None,
         "open_violations": health.open_violations,
         "violations": health.violations,
         "windows": [
@@ -50,7 +50,7 @@ def channel_report(health: CameraHealth, *, analysed_fps: float, input_fps: floa
                 "analysed_s": round(w.analysed_s, 1),
                 "elapsed_s": round(w.elapsed_s, 1),
             }
-            for w in health.windows
+            for w in {w.rule: w for w in health.windows}.values()  # the newest window of each rule
         ],
     }
 
@@ -66,6 +66,10 @@ def snapshot_jpeg(image: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("the frame could not be encoded as JPEG")
     return encoded.tobytes()
+
+
+def _bounded(text: str | None, limit: int = 2000) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -334,7 +334,11 @@ def _reload_on_sighup(reloader: Reloader | None) -> Iterator[Callable[[], None]]
         if reloader is None:
             print("warning: config reload needs a run of every camera in the file (no --camera, no --source)")
             return
-        plan = reloader.apply()
+        try:
+            plan = reloader.apply()
+        except Exception:  # a bug in a reload must not end the service: said, and the cameras keep running
+            logging.getLogger(__name__).exception("config reload failed; the running cameras are unchanged")
+            return
         if plan is not None:
             print(
                 f"config reloaded: {len(plan.added)} added, {len(plan.removed)} removed, {len(plan.changed)} restarted"

@@ -101,7 +101,9 @@ class _RuntimeCollector(Collector):
                 ("violations", "Violations sealed."),
             )
         }
-        stage = CounterMetricFamily("nonsite_stage_seconds", "Seconds spent per stage.", labels=["camera", "stage"])
+        stage = CounterMetricFamily(
+            "nonsite_camera_stage_seconds", "Seconds spent per stage, per camera.", labels=["camera", "stage"]
+        )
         window = {
             name: GaugeMetricFamily(f"nonsite_window_{name}_seconds", text, labels=["camera", "rule"])
             for name, text in (
@@ -128,7 +130,8 @@ class _RuntimeCollector(Collector):
             counters["frames_dropped"].add_metric([camera], health.dropped + (channel.dropped if channel else 0))
             counters["reconnects"].add_metric([camera], channel.reconnects if channel else 0)
             counters["violations"].add_metric([camera], health.violations)
-            for name, seconds in dict(times[camera].seconds).items():
+            spent = times[camera].seconds if camera in times else {}  # a camera a reload added just now
+            for name, seconds in dict(spent).items():
                 stage.add_metric([camera, name], seconds)
             latest: dict[str, Any] = {w.rule: w for w in health.windows}  # the newest window of each rule
             for rule, w in latest.items():

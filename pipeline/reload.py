@@ -77,17 +77,21 @@ class Reloader:
         plan = plan_reload(self.config, new)
         if plan.needs_restart:
             logger.warning("config reload: %s changed; restart nonsite run to apply", ", ".join(plan.needs_restart))
+        running_ids = set(self.runtime.health())
         for camera_id in (*plan.removed, *plan.changed):
-            self.runtime.remove_camera(camera_id)
+            if camera_id in running_ids:  # one that failed to start before is simply not running
+                self.runtime.remove_camera(camera_id)
         self._wait_gone({*plan.removed, *plan.changed})
         # The shared sections stay as they run; only the cameras and their rules come from the new file.
         running = self.config.model_copy(update={"cameras": new.cameras, "rules": new.rules})
-        for camera_id in (*plan.changed, *plan.added):
-            try:
-                self.runtime.add_camera(self.build(running, camera_id))
-            except Exception as exc:  # one camera that cannot start must not stop the reload of the others
-                logger.error("config reload: camera %s not started: %s", camera_id, exc)
-        self.config = running
+        failed = [camera_id for camera_id in (*plan.changed, *plan.added) if not self._start(running, camera_id)]
+        # A camera that did not start is left out of what is recorded as running: the next reload tries it again.
+        self.config = running.model_copy(
+            update={
+                "cameras": [c for c in new.cameras if c.id not in failed],
+                "rules": [r for r in new.rules if r.camera not in failed],
+            }
+        )
         logger.info(
             "config reloaded: added %s, removed %s, restarted %s",
             list(plan.added),
@@ -95,6 +99,20 @@ class Reloader:
             list(plan.changed),
         )
         return plan
+
+    def _start(self, config: NonsiteConfig, camera_id: str) -> bool:
+        try:
+            parts = self.build(config, camera_id)
+        except Exception as exc:  # one camera that cannot start must not stop the reload of the others
+            logger.error("config reload: camera %s not started: %s", camera_id, exc)
+            return False
+        try:
+            self.runtime.add_camera(parts)
+        except Exception as exc:
+            logger.error("config reload: camera %s not started: %s", camera_id, exc)
+            parts.source.close()  # its capture must not keep a session with the camera open
+            return False
+        return True
 
     def _wait_gone(self, camera_ids: set[str], timeout_s: float = 60.0) -> None:
         """A changed camera starts again only once its old self has sealed and left (same id, same evidence)."""

@@ -242,6 +242,11 @@ class Runtime:
         if camera is None:
             raise KeyError(f"no camera {camera_id!r} in this runtime")
         camera.removing.set()
+        if not any(thread.is_alive() for thread in camera.threads):  # it had already ended (a file, a failure)
+            with self._cameras_lock:
+                if camera in self._cameras:
+                    self._cameras.remove(camera)
+            return
         if camera.parts.source.live:
             try:
                 camera.parts.source.close()  # wakes its capture thread; a file stops at its next frame
@@ -251,7 +256,7 @@ class Runtime:
     def stop(self) -> None:
         """Stop every camera: sources close, open violations end, and everything pending is sealed."""
         self._stopping.set()
-        for camera in self._cameras:
+        for camera in self._snapshot():  # a removed camera leaves the list meanwhile: iterate a copy
             if not camera.parts.source.live:
                 continue  # a file stops at its next frame; its capture thread closes it (not safe mid-read)
             try:
@@ -281,7 +286,7 @@ class Runtime:
             while not self.join(timeout_s=0.5):
                 if between is not None:
                     between()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, SIGTERM, or a bug in ``between``: the cameras still stop and seal
             self.stop()
             self.join()
             raise
@@ -363,6 +368,7 @@ class Runtime:
             logger.exception("the analysis stage failed")
             self._analysis_failed.set()
             self._stopping.set()
+            self._take_up_added(active)  # cameras added meanwhile wait for their END too
             for camera in active:
                 camera.fail(f"analysis stage failed: {exc!r}")
                 self._finish(camera)
@@ -474,7 +480,7 @@ class Runtime:
             stopped = self._stopping.is_set() or camera.removing.is_set()
             camera.state = CameraState.STOPPED if stopped else CameraState.FINISHED
         if camera.removing.is_set():
-            camera.threads[0].join(timeout=15)  # its capture thread: END has come, the source is closing
+            camera.threads[0].join()  # its capture thread: END has come, the source is closing (bounded joins)
             with self._cameras_lock:
                 self._cameras.remove(camera)
             logger.info("camera %s removed: %s", camera.id, camera.state.value)

@@ -68,9 +68,28 @@ class OutboxPusher(_Loop):
         self._wait = interval_s
 
     def step(self) -> float:
-        report = self.outbox.push_once(self.transport, self.on_delivered)
-        self._wait = min(self._wait * 2, self.max_wait_s) if report.pending else self.interval_s
+        watched = _FailureWatch(self.transport)
+        self.outbox.push_once(watched, self.on_delivered)
+        # Longer waits only while the API fails (unreachable, 5xx); an event still pending because it was queued
+        # during the push, or because its start is not filed yet, is simply sent next round.
+        self._wait = min(self._wait * 2, self.max_wait_s) if watched.failed else self.interval_s
         return self._wait
+
+
+class _FailureWatch:
+    """A transport that remembers whether the API failed (unreachable or 5xx) during one push."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport, self.failed = transport, False
+
+    def send(self, key: str, payload: dict[str, Any]) -> int:
+        try:
+            status = self.transport.send(key, payload)
+        except httpx.TransportError:
+            self.failed = True
+            raise
+        self.failed = self.failed or status >= 500
+        return status
 
 
 class HealthSink(Protocol):
@@ -106,13 +125,20 @@ class HealthReporter(_Loop):
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop, then send one last report: the API learns how each camera ended (finished, failed, stopped)."""
         super().stop(timeout_s)
-        self.step()
+        try:
+            self.step()
+        except Exception:  # shutting down: logged, never in the way of the rest of the shutdown
+            logger.exception("the last channel health report failed")
 
     def report(self) -> dict[str, Any]:
         now, wall = self.clock(), datetime.now(UTC)
         channels = []
-        for camera_id, health in self.runtime.health().items():
+        healths = self.runtime.health()
+        self._previous = {k: v for k, v in self._previous.items() if k in healths}  # cameras a reload removed
+        for camera_id, health in healths.items():
             then, frames_then, analysed_then = self._previous.get(camera_id, (now, health.frames_in, health.analysed))
+            if health.analysed < analysed_then or health.frames_in < frames_then:  # restarted by a reload
+                then, frames_then, analysed_then = now, health.frames_in, health.analysed
             span = now - then
             self._previous[camera_id] = (now, health.frames_in, health.analysed)
             channels.append(
@@ -147,7 +173,10 @@ class HealthReporter(_Loop):
 
     def _new_snapshots(self) -> Iterator[tuple[str, bytes]]:
         for camera_id in self.runtime.health():
-            frame = self.runtime.last_frame(camera_id)
+            try:
+                frame = self.runtime.last_frame(camera_id)
+            except KeyError:  # removed by a reload meanwhile
+                continue
             if frame is None or self._snapshot_seq.get(camera_id) == frame.seq:
                 continue
             self._snapshot_seq[camera_id] = frame.seq

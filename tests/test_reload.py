@@ -100,6 +100,38 @@ def test_a_reload_changes_only_what_changed_and_a_bad_file_changes_nothing(tmp_p
         assert runtime.join(timeout_s=20)
 
 
+def test_a_changed_camera_restarts_and_one_that_cannot_start_is_tried_again(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "live.yaml", [{"id": "a", "url": url("a")}])
+    config = load_config(path)
+    build = fake_build(tmp_path)
+    refuse = {"bad"}
+
+    def flaky_build(new_config: NonsiteConfig, camera_id: str) -> CameraParts:
+        if camera_id in refuse:
+            raise RuntimeError("camera bad: cannot start")
+        parts: CameraParts = build(new_config, camera_id)
+        return parts
+
+    runtime = Runtime([build(config, "a")], ScriptedDetector(lambda call: []))
+    reloader = Reloader(path, config, runtime, flaky_build)
+    runtime.start()
+    try:
+        time.sleep(1.5)
+        before = runtime.health()["a"].analysed
+        assert before > 0
+        write_config(path, [{"id": "a", "url": url("a"), "fps": 4}, {"id": "bad", "url": url("bad")}])
+        plan = reloader.apply()
+        assert plan is not None and plan.changed == ("a",) and plan.added == ("bad",)
+        assert set(runtime.health()) == {"a"} and runtime.health()["a"].analysed < before  # a started afresh
+        refuse.clear()
+        again = reloader.apply()  # the same file: "bad" never ran, so it is tried again
+        assert again is not None and again.added == ("bad",) and again.changed == ()
+        assert set(runtime.health()) == {"a", "bad"}
+    finally:
+        runtime.stop()
+        assert runtime.join(timeout_s=20)
+
+
 def metric_values(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return {

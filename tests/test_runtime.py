@@ -140,7 +140,7 @@ def test_stop_ends_open_violations_and_seals_them(tmp_path: Path) -> None:
     assert health.last_frame_pts_s is not None and health.last_frame_at is not None
 
 
-def _wait(condition, timeout_s: float, what: object) -> None:  # type: ignore[no-untyped-def]
+def _wait(condition, timeout_s: float, what: object) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, what

@@ -7,6 +7,7 @@ serves the same alerts; a browser that reconnects sends ``Last-Event-ID`` and mi
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, time
 from typing import Annotated
@@ -72,8 +73,8 @@ async def alert_stream(
     """One ``alert`` event per new ticket, as the pipeline files it (``id`` is the ticket number). Without
     ``after`` or ``Last-Event-ID`` the stream starts with tickets filed from now on."""
     last = after
-    if last_event_id is not None and last_event_id.isdigit():
-        last = int(last_event_id)
+    if last_event_id is not None and re.fullmatch(r"[0-9]{1,16}", last_event_id):
+        last = min(int(last_event_id), MAX_SAFE_INT)  # anything else (a stale or forged header) is ignored
     sessions: sessionmaker[Session] = request.app.state.sessions
     last, _ = await run_in_threadpool(_after, sessions, last) if last is None else (last, [])
     # Its id is where a reconnecting browser resumes (Last-Event-ID), even before any alert came.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep
@@ -53,7 +53,7 @@ def list_channels(session: SessionDep, settings: SettingsDep) -> ChannelList:
     """Every camera that has reported, by id. A camera whose reports stopped shows ``offline`` and ``stale``."""
     stale_before = datetime.now(UTC) - timedelta(seconds=settings.channel_stale_s)
     items = []
-    for row in session.scalars(select(Channel).order_by(Channel.camera_id)):
+    for row in session.scalars(select(Channel).options(defer(Channel.snapshot)).order_by(Channel.camera_id)):
         stale = row.received_at < stale_before
         items.append(
             ChannelPublic.model_validate(
@@ -63,7 +63,10 @@ def list_channels(session: SessionDep, settings: SettingsDep) -> ChannelList:
                     "reported_status": row.status,
                     "reported_at": row.reported_at,
                     "stale": stale,
-                    "snapshot_url": f"/api/v1/channels/{row.camera_id}/snapshot" if row.snapshot else None,
+                    # Versioned: the browser keeps a snapshot until a newer one is stored.
+                    "snapshot_url": f"/api/v1/channels/{row.camera_id}/snapshot?at={row.snapshot_at.timestamp():.0f}"
+                    if row.snapshot_at
+                    else None,
                 }
             )
         )
@@ -112,4 +115,4 @@ def get_snapshot(camera_id: CameraPath, session: SessionDep) -> Response:
     row = session.get(Channel, camera_id)
     if row is None or row.snapshot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot of camera {camera_id}")
-    return Response(row.snapshot, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return Response(row.snapshot, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})

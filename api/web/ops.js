@@ -62,7 +62,7 @@ function renderChannel(channel) {
   node.dataset.camera = channel.camera_id;
   node.classList.add(channel.status);
   const img = node.querySelector(".snapshot");
-  if (channel.snapshot_url) { img.src = `${channel.snapshot_url}?t=${Date.parse(channel.reported_at)}`; img.alt = channel.camera_id; }
+  if (channel.snapshot_url) { img.src = channel.snapshot_url; img.alt = channel.camera_id; }  // versioned URL: cached until it changes
   node.querySelector(".camera").textContent = channel.camera_id;
   node.querySelector(".badge").textContent = t().status[channel.status] + (channel.stale ? t().stale : "");
   node.querySelector(".rates").textContent =
@@ -172,9 +172,16 @@ async function connect() {
     const list = document.getElementById("alerts");
     if (alerts.length === 1) { list.replaceChildren(); }
     list.prepend(renderAlert(alert, true));
+    while (list.children.length > alerts.length) { list.lastElementChild.remove(); }  // a wall screen runs for weeks
     loadToday();
   });
-  source.addEventListener("error", () => setStreamState("lost"));
+  source.addEventListener("error", () => {
+    setStreamState("lost");
+    if (source.readyState === EventSource.CLOSED) {  // an HTTP error: the browser gives up, so try again ourselves
+      source.close();
+      setTimeout(connect, 5000);
+    }
+  });
 }
 
 document.getElementById("lang-toggle").addEventListener("click", () => {
