@@ -80,7 +80,8 @@ def test_an_alert_appears_on_the_operations_page_while_the_clips_are_analysed(
     page.wait_for_function("document.querySelector('#today-counts .total').textContent.trim() === '合计 2'")
     page.click("#lang-toggle")
     assert page.locator("h1").inner_text() == "Operations centre · Live"
-    assert "Total 2" in page.locator("#today-counts").inner_text()
+    # The counts are fetched again in the new language: wait for them rather than read them at once.
+    page.wait_for_function("document.querySelector('#today-counts').textContent.includes('Total 2')")
     assert any(
         kind in page.locator("li.alert").first.inner_text() for kind in ("Street stall", "Misparked shared bike")
     )
