@@ -439,7 +439,7 @@ def main() -> None:
     try:
         for name in args.models.split(","):
             model = args.model_dir / f"{name}.onnx"
-            imgsz = int(name.rsplit("_", 1)[1])
+            imgsz = max(int(v) for v in name.rsplit("_", 1)[1].split("x"))  # yolo11n_640, yolo11n_384x640
             for n in channel_counts:
                 print(f"nonsite {name}: {n} channels …", file=sys.stderr)
                 results.append(run_nonsite(server, n, model, args))

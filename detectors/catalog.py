@@ -114,10 +114,18 @@ def resolve_yolo(config: YoloConfig) -> tuple[Path, str]:
 
 
 def add_model(
-    file: Path, name: str | None = None, licence: str | None = None, source: str | None = None, replace: bool = False
+    file: Path,
+    name: str | None = None,
+    licence: str | None = None,
+    source: str | None = None,
+    replace: bool = False,
+    input_hw: tuple[int, int] | None = None,
 ) -> tuple[CatalogEntry, bool]:
     """Checks and registers ``file``; returns the entry and whether the catalog changed (an identical entry
-    is left alone, so set-up can run this every time)."""
+    is left alone, so set-up can run this every time). ``input_hw`` sets a ``.pt`` export's input size, e.g.
+    (384, 640) for 16:9 frames (an ONNX export has its size already)."""
+    if input_hw is not None and file.suffix != ".pt":
+        raise DetectorError(f"--input applies to .pt weights (exported here); {file.name} has its input size built in")
     from detectors.plugins.yolo_onnx import inspect_export
 
     file = file.resolve()
@@ -132,14 +140,15 @@ def add_model(
     if existing is not None and existing.added_from_sha256 == given_sha256:
         # The same weights again: nothing to do if they are still where the catalog says (a .pt's export, or
         # this very file); otherwise register them where they are now.
-        if (file == existing.path or file.suffix == ".pt") and _intact(existing):
+        same_size = input_hw is None or tuple(existing.input_hw) == input_hw
+        if (file == existing.path or file.suffix == ".pt") and _intact(existing) and same_size:
             return existing, False
     elif existing is not None and not replace:
         raise DetectorError(
             f"a different model is already registered as {name!r} ({existing.path}, sha256 "
             f"{existing.sha256[:12]}…); pick another --name or pass --replace"
         )
-    onnx_file = export_pt(file, name) if file.suffix == ".pt" else file
+    onnx_file = export_pt(file, name, input_hw) if file.suffix == ".pt" else file
     export = inspect_export(onnx_file)
     entry = CatalogEntry(
         name=name,
@@ -161,8 +170,11 @@ def _intact(entry: CatalogEntry) -> bool:
     return entry.path.is_file() and file_sha256(entry.path) == entry.sha256
 
 
-def export_pt(file: Path, name: str) -> Path:
-    """Exports ultralytics weights to ONNX into the models folder (the weights file itself is not touched)."""
+def export_pt(file: Path, name: str, input_hw: tuple[int, int] | None = None) -> Path:
+    """Exports ultralytics weights to ONNX into the models folder (the weights file itself is not touched), at
+    ``input_hw`` (height, width; multiples of 32) or the weights' own size."""
+    if input_hw is not None and any(v < 32 or v % 32 for v in input_hw):
+        raise DetectorError(f"an input size is two multiples of 32 (height x width), got {input_hw[0]}x{input_hw[1]}")
     from detectors.plugins.yolo_onnx import inspect_export
 
     target = models_dir() / "user" / f"{name}.onnx"
@@ -180,7 +192,8 @@ def export_pt(file: Path, name: str) -> Path:
         copy = Path(work) / "weights.pt"
         copy.write_bytes(file.read_bytes())
         try:
-            exported = Path(YOLO(str(copy)).export(format="onnx", simplify=False, dynamic=False))
+            size = {"imgsz": list(input_hw)} if input_hw is not None else {}
+            exported = Path(YOLO(str(copy)).export(format="onnx", simplify=False, dynamic=False, **size))
         except Exception as exc:  # ultralytics raises many types (a .pt that is not YOLO weights, torch errors)
             raise DetectorError(f"cannot export {file} to ONNX with ultralytics: {exc}") from exc
         inspect_export(exported)

@@ -11,7 +11,7 @@ from detectors.catalog import add_model, bundled_models, catalog_path, load_cata
 
 def cmd_models_add(args: argparse.Namespace) -> int:
     entry, changed = add_model(
-        args.file, name=args.name, licence=args.licence, source=args.source, replace=args.replace
+        args.file, name=args.name, licence=args.licence, source=args.source, replace=args.replace, input_hw=args.input
     )
     verb = "registered" if changed else "already registered (unchanged)"
     h, w = entry.input_hw
@@ -43,6 +43,13 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_size(text: str) -> tuple[int, int]:
+    height, _, width = text.lower().partition("x")
+    if not (height.isdigit() and width.isdigit()):
+        raise argparse.ArgumentTypeError(f"give the input size as HEIGHTxWIDTH, e.g. 384x640, got {text!r}")
+    return int(height), int(width)
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="the model catalog: register YOLO exports, list what is there")
     actions = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -57,6 +64,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add.add_argument("--licence", help="licence of the weights (default: the export's own metadata)")
     add.add_argument("--source", help="where the weights came from (default: the file and its metadata)")
     add.add_argument("--replace", action="store_true", help="replace a different model registered under this name")
+    add.add_argument(
+        "--input",
+        type=_input_size,
+        metavar="HxW",
+        help=".pt weights only: export at this input size, e.g. 384x640 for 16:9 camera frames (about 40 %% less "
+        "detector time than 640x640 on the same frames); default: the weights' own size",
+    )
     add.set_defaults(func=cmd_models_add)
     show = actions.add_parser("list", help="bundled models and registered YOLO exports")
     show.add_argument("--json", action="store_true", help="print the catalog as JSON")

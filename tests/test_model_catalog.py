@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from detectors.base import DetectorError
@@ -112,6 +113,26 @@ def test_pt_weights_are_exported_once_into_the_models_folder(models_folder: Path
     exported = entry.path.stat().st_mtime_ns
     assert main(["models", "add", str(MODELS / "yolo11n.pt"), "--name", "y11"]) == 0
     assert entry.path.stat().st_mtime_ns == exported  # the same weights are not exported again
+
+
+@pytest.mark.skipif(not (MODELS / "yolo11n.pt").is_file(), reason="../shared/models/yolo11n.pt not found")
+def test_pt_weights_export_at_a_rectangular_input_for_16_9_frames(models_folder: Path, capsys) -> None:
+    pytest.importorskip("ultralytics")
+    from detectors.config import YoloConfig
+    from detectors.registry import create_detector
+
+    assert main(["models", "add", str(MODELS / "yolo11n.pt"), "--name", "y11-wide", "--input", "384x640"]) == 0
+    entry = load_catalog().models["y11-wide"]
+    assert entry.input_hw == (384, 640) and "input 640x384" in capsys.readouterr().out
+    detector = create_detector(YoloConfig(model="y11-wide", confidence=0.25))
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[100:300, 200:420] = 255  # whatever it finds, boxes come back in the frame's own pixels
+    (found,) = detector.detect_batch([frame])
+    assert all(0 <= x <= 640 and 0 <= y <= 360 for x1, y1, x2, y2 in found.xyxy for x, y in ((x1, y1), (x2, y2)))
+    assert main(["models", "add", str(MODELS / "yolo11n.pt"), "--name", "y11-odd", "--input", "300x640"]) == 2
+    assert "multiples of 32" in capsys.readouterr().err
+    assert main(["models", "add", str(MODELS / "yolo11n_640.onnx"), "--name", "x", "--input", "384x640"]) == 2
+    assert "applies to .pt weights" in capsys.readouterr().err
 
 
 def test_a_file_name_that_cannot_be_a_model_name_asks_for_one(tmp_path: Path, models_folder: Path, capsys) -> None:
