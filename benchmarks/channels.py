@@ -73,7 +73,8 @@ def sub_stream(source: Path, target: Path) -> Path:
     """The clip re-encoded at 640x360, same rate, a keyframe every second (what a camera's sub-stream is)."""
     if target.exists():
         return target
-    with av.open(str(source)) as container, av.open(str(target), mode="w") as output:
+    partial = target.with_suffix(".partial.mp4")
+    with av.open(str(source)) as container, av.open(str(partial), mode="w") as output:
         video = container.streams.video[0]
         rate = video.average_rate or Fraction(12)
         stream = output.add_stream(
@@ -87,6 +88,7 @@ def sub_stream(source: Path, target: Path) -> Path:
                 output.mux(packet)
         for packet in stream.encode():
             output.mux(packet)
+    partial.rename(target)
     return target
 
 
@@ -99,7 +101,10 @@ def make_inputs(work: Path, minutes: float) -> dict[str, Path]:
         sub = sub_stream(clip, work / f"{name}_sub_once.mp4")
         for role, source in (("sub", sub), ("main", clip)):
             target = work / f"{name}_{role}_{math.ceil(minutes)}min.mp4"
-            files[f"{role}_{name}"] = target if target.exists() else loop_clip(source, target, minutes)
+            if not target.exists():  # written under a temporary name: a run cut short leaves no half file
+                partial = target.with_suffix(".partial.mp4")
+                loop_clip(source, partial, minutes).rename(target)
+            files[f"{role}_{name}"] = target
     return files
 
 
@@ -428,6 +433,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    args.model_dir = args.model_dir.resolve()  # the generated config lives elsewhere
     channel_counts = [int(n) for n in args.channels.split(",") if n]
     naive_counts = [int(n) for n in args.naive_channels.split(",") if n]
     trials = len(channel_counts) * len(args.models.split(",")) + len(naive_counts) * len(args.models.split(","))
