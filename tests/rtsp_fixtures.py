@@ -49,8 +49,8 @@ def free_port() -> int:
 
 
 class RtspServer:
-    def __init__(self, port: int, auth: bool = True, size: str = "640x360") -> None:
-        self.port, self.auth, self.size = port, auth, size
+    def __init__(self, port: int, auth: bool = True, size: str = "640x360", main_size: str = "1280x720") -> None:
+        self.port, self.auth, self.size, self.main_size = port, auth, size, main_size
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -59,7 +59,16 @@ class RtspServer:
         return f"rtsp://{userinfo}127.0.0.1:{self.port}/cam"
 
     def start(self) -> None:
-        args = [SYSTEM_PYTHON, str(SERVER), "--port", str(self.port), "--size", self.size]
+        args = [
+            SYSTEM_PYTHON,
+            str(SERVER),
+            "--port",
+            str(self.port),
+            "--size",
+            self.size,
+            "--main-size",
+            self.main_size,
+        ]
         if self.auth:
             args += ["--user", USER, "--password", PASSWORD]
         # stderr to a file: a pipe nobody reads would fill and stop the server
