@@ -44,9 +44,9 @@ import av
 import httpx
 import numpy as np
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.memory_soak import loop_clip
+from tests.prometheus import scrape
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -176,15 +176,6 @@ def tree_rss_mb(root: psutil.Process) -> float:
         except psutil.NoSuchProcess:
             continue
     return total / 2**20
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def histogram_quantile(samples: dict[Any, float], name: str, q: float) -> float | None:

@@ -21,6 +21,16 @@ def channel_status(health: CameraHealth) -> str:
     return "online" if health.state in (CameraState.STARTING, CameraState.RUNNING) else "offline"
 
 
+def frames_dropped(health: CameraHealth) -> int:
+    """Frames lost to a slow analysis: by the runtime's queue, and by a live source replacing its latest frame."""
+    return health.dropped + (health.channel.dropped if health.channel else 0)
+
+
+def last_frame_at(health: CameraHealth) -> datetime | None:
+    """When the newest frame came: a live source knows it even while the runtime has not taken it yet."""
+    return health.channel.last_frame_at if health.channel else health.last_frame_at
+
+
 def channel_report(health: CameraHealth, *, analysed_fps: float, input_fps: float) -> dict[str, Any]:
     """JSON-ready; ``analysed_fps`` and ``input_fps`` are measured by the caller between two reports."""
     channel = health.channel
@@ -32,9 +42,9 @@ def channel_report(health: CameraHealth, *, analysed_fps: float, input_fps: floa
         "analysed_fps": round(analysed_fps, 3),
         "frames_in": health.frames_in,
         "analysed": health.analysed,
-        "dropped": health.dropped + (channel.dropped if channel else 0),
+        "dropped": frames_dropped(health),
         "reconnects": channel.reconnects if channel else 0,
-        "last_frame_at": _iso(channel.last_frame_at if channel else health.last_frame_at),
+        "last_frame_at": _iso(last_frame_at(health)),
         "last_error": _bounded(health.error or (channel.last_error if channel else None)),
         "frame_size": list(channel.frame_size) if channel and channel.frame_size else None,
         # The main stream evidence clips are cut from, when it is not the analysed one.

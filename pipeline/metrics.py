@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from evidence.outbox import Outbox
 from evidence.types import EventState, TimeSource
-from pipeline.channel_report import channel_status
+from pipeline.channel_report import channel_status, frames_dropped, last_frame_at
 from pipeline.runtime import Runtime
 
 STATUSES = ("online", "stalled", "reconnecting", "offline")
@@ -119,7 +119,7 @@ class _RuntimeCollector(Collector):
             channel = health.channel
             if channel is not None:
                 gauges["channel_input_fps"].add_metric([camera], channel.input_fps)
-            last = channel.last_frame_at if channel else health.last_frame_at
+            last = last_frame_at(health)
             if last is not None:
                 gauges["last_frame_timestamp_seconds"].add_metric([camera], last.timestamp())
             gauges["capture_queue_frames"].add_metric([camera], health.capture_queue)
@@ -127,7 +127,7 @@ class _RuntimeCollector(Collector):
             gauges["open_violations"].add_metric([camera], health.open_violations)
             counters["frames_received"].add_metric([camera], health.frames_in)
             counters["frames_analysed"].add_metric([camera], health.analysed)
-            counters["frames_dropped"].add_metric([camera], health.dropped + (channel.dropped if channel else 0))
+            counters["frames_dropped"].add_metric([camera], frames_dropped(health))
             counters["reconnects"].add_metric([camera], channel.reconnects if channel else 0)
             counters["violations"].add_metric([camera], health.violations)
             spent = times[camera].seconds if camera in times else {}  # a camera a reload added just now

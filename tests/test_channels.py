@@ -16,7 +16,6 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from api.schemas import ChannelsReport
 from api.settings import Settings
@@ -28,6 +27,7 @@ from pipeline.runtime import Runtime
 from pipeline.service import ApiHealthSink, HealthReporter, OutboxPusher
 from pipeline.sources.video_file import VideoFileSource
 from tests.conftest import LiveServer, free_port, key_header, violation_payload
+from tests.prometheus import parse_samples
 from tests.runtime_fakes import LiveFakeSource, ScriptedDetector, camera_parts, present, write_clip
 
 BOX = (100.0, 80.0, 140.0, 160.0)
@@ -347,11 +347,7 @@ def test_metrics_are_served_for_prometheus(tmp_path: Path) -> None:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         metrics.close()
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    samples = parse_samples(text)
     cam = (("camera", "cam"),)
     assert samples[("nonsite_frames_analysed_total", cam)] == 16
     assert samples[("nonsite_violations_total", cam)] == 1

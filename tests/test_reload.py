@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.config import NonsiteConfig, load_config
 from pipeline.reload import Reloader, plan_reload
 from pipeline.runtime import CameraParts, Runtime
 from tests.conftest import free_port
+from tests.prometheus import scrape
 from tests.rtsp_fixtures import PASSWORD, RtspServer, capture_processes, needs_rtsp_server
 from tests.runtime_fakes import LiveFakeSource, ScriptedDetector, camera_parts
 
@@ -132,15 +132,6 @@ def test_a_changed_camera_restarts_and_one_that_cannot_start_is_tried_again(tmp_
         assert runtime.join(timeout_s=20)
 
 
-def metric_values(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
 def online(values: dict[Any, float], camera: str) -> bool:
     return values.get(("nonsite_channel_status", (("camera", camera), ("status", "online")))) == 1
 
@@ -196,7 +187,7 @@ def _poll(port: int, condition: Any, timeout_s: float, process: subprocess.Popen
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
         try:
-            values = metric_values(port)
+            values = scrape(port, timeout_s=5)
         except httpx.HTTPError:
             values = {}
         if values and condition(values):

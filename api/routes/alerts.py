@@ -11,7 +11,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import datetime, time
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -90,11 +89,11 @@ async def alert_stream(
 @router.get("/stats/today", response_model=TodayStats)
 def stats_today(session: SessionDep, settings: SettingsDep) -> TodayStats:
     """Tickets filed since local midnight (the API's ``timezone``), per kind."""
-    zone = ZoneInfo(settings.timezone)
+    zone = settings.timezone
     today = datetime.now(zone).date()
     midnight = datetime.combine(today, time(0, 0), zone)
     rows = session.execute(
         select(Ticket.kind, func.count()).where(Ticket.created_at >= midnight).group_by(Ticket.kind)
     ).all()
     by_kind = {kind: count for kind, count in rows}
-    return TodayStats(date=today.isoformat(), timezone=settings.timezone, total=sum(by_kind.values()), by_kind=by_kind)
+    return TodayStats(date=today.isoformat(), timezone=zone.key, total=sum(by_kind.values()), by_kind=by_kind)
