@@ -141,13 +141,15 @@ def _amend(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket
             ticket_id=ticket.id, key=key, state=record.state.value, revision=record.revision, applied=applied
         )
     )
-    if not applied:
-        return ticket, Outcome.AFTER_DECISION if ticket.status != TicketStatus.PENDING_REVIEW.value else Outcome.STALE
+    # Evidence only grows, whatever happens to the record: a live camera's clip arrives in an update seconds
+    # after its ticket was filed, possibly after an officer decided on the stills; the auditor still gets it.
     known = {(a.sha256, a.kind) for a in ticket.artifacts}
     for artifact in _artifacts(record.evidence):
         if (artifact.sha256, artifact.kind) not in known:
             artifact.ticket_id = ticket.id
             session.add(artifact)
+    if not applied:
+        return ticket, Outcome.AFTER_DECISION if ticket.status != TicketStatus.PENDING_REVIEW.value else Outcome.STALE
     return ticket, Outcome.APPLIED
 
 

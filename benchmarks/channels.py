@@ -144,6 +144,7 @@ class Result:
     mean_fps: float = 0.0
     cpu_per_channel_s: float = math.nan  # CPU-seconds per channel-second
     rss_mb_per_channel: float = math.nan
+    pss_mb_per_channel: float = math.nan
     stage_share: dict[str, float] = field(default_factory=dict)
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
@@ -174,6 +175,18 @@ def tree_rss_mb(root: psutil.Process) -> float:
         try:
             total += process.memory_info().rss
         except psutil.NoSuchProcess:
+            continue
+    return total / 2**20
+
+
+def tree_pss_mb(root: psutil.Process) -> float:
+    """Proportional set size of the tree: each shared page (the Python, NumPy and FFmpeg libraries every
+    capture process maps) split between the processes that map it, so the sum is what the tree really holds."""
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total / 2**20
 
@@ -304,7 +317,7 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
             before, cpu0, main0, t0 = scrape(metrics_port), tree_cpu_s(root), own_cpu_s(root), time.monotonic()
             time.sleep(args.seconds)
             after, cpu1, main1, t1 = scrape(metrics_port), tree_cpu_s(root), own_cpu_s(root), time.monotonic()
-            rss = tree_rss_mb(root)
+            rss, pss = tree_rss_mb(root), tree_pss_mb(root)
             span = t1 - t0
             rates = [
                 (
@@ -314,18 +327,20 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
                 / span
                 for i in range(channels)
             ]
+            # CPU by stage: the capture processes' own CPU; each Python stage's thread CPU; the rest of the main
+            # process (the detector's ONNX Runtime threads, the push and health loops) is "detect and the rest".
             stages: dict[str, float] = {}
             for (name, labels), value in after.items():
                 stage = dict(labels).get("stage", "")
-                if name == "nonsite_camera_stage_seconds_total" and stage != "wait":  # waiting for a frame is idle
+                if name == "nonsite_camera_stage_cpu_seconds_total" and stage != "wait":  # waiting is idle
                     stages[stage] = stages.get(stage, 0.0) + value - before.get((name, labels), 0.0)
-            total_stage = sum(stages.values()) or 1.0
-            main_share = (main1 - main0) / max(cpu1 - cpu0, 1e-9)  # the rest is the capture processes' decoding
+            total_cpu = max(cpu1 - cpu0, 1e-9)
+            stages["detect and the rest"] = max(0.0, (main1 - main0) - sum(stages.values()))
             result.min_fps, result.mean_fps = min(rates), float(np.mean(rates))
             result.sustained = result.min_fps >= 0.95 * args.fps
             result.cpu_per_channel_s = (cpu1 - cpu0) / (span * channels)
-            result.rss_mb_per_channel = rss / channels
-            shares = {"capture": 1 - main_share} | {k: main_share * v / total_stage for k, v in stages.items()}
+            result.rss_mb_per_channel, result.pss_mb_per_channel = rss / channels, pss / channels
+            shares = {"capture": 1 - (main1 - main0) / total_cpu} | {k: v / total_cpu for k, v in stages.items()}
             result.stage_share = {k: round(v, 3) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
             result.latency_p50_s = histogram_quantile(after, "nonsite_capture_to_ticket_seconds", 0.5)
             result.latency_p95_s = histogram_quantile(after, "nonsite_capture_to_ticket_seconds", 0.95)
@@ -377,7 +392,7 @@ def run_naive(
         cpu0, t0 = sum(tree_cpu_s(r) for r in roots), time.monotonic()
         time.sleep(args.seconds)
         cpu1, t1 = sum(tree_cpu_s(r) for r in roots), time.monotonic()
-        rss = sum(tree_rss_mb(r) for r in roots)
+        rss, pss = sum(tree_rss_mb(r) for r in roots), sum(tree_pss_mb(r) for r in roots)
     finally:
         for process in processes:
             process.kill()
@@ -390,14 +405,14 @@ def run_naive(
     result.min_fps, result.mean_fps = min(rates), float(np.mean(rates))
     result.sustained = result.min_fps >= 0.95 * args.fps
     result.cpu_per_channel_s = (cpu1 - cpu0) / ((t1 - t0) * channels)
-    result.rss_mb_per_channel = rss / channels
+    result.rss_mb_per_channel, result.pss_mb_per_channel = rss / channels, pss / channels
     return result
 
 
 # ---------------------------------------------------------------- report
 def table(results: list[Result]) -> str:
     lines = [
-        "| system | model | channels | sustained | slowest fps | mean fps | CPU-s / channel-s | RSS MB / channel "
+        "| system | model | channels | sustained | slowest fps | mean fps | CPU-s / channel-s | RSS (PSS) MB / channel "
         "| p50 / p95 to ticket (s) | top stages |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -406,7 +421,8 @@ def table(results: list[Result]) -> str:
         stages = ", ".join(f"{k} {v:.0%}" for k, v in list(r.stage_share.items())[:4]) or "—"
         lines.append(
             f"| {r.system} | {r.model} | {r.channels} | {'yes' if r.sustained else 'no'} | {r.min_fps:.2f} | "
-            f"{r.mean_fps:.2f} | {r.cpu_per_channel_s:.3f} | {r.rss_mb_per_channel:.0f} | {latency} | {stages} |"
+            f"{r.mean_fps:.2f} | {r.cpu_per_channel_s:.3f} | {r.rss_mb_per_channel:.0f} ({r.pss_mb_per_channel:.0f}) "
+            f"| {latency} | {stages} |"
         )
     return "\n".join(lines)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from evidence.manifest import build_manifest, canonical_bytes
 from evidence.outbox import Outbox
 from evidence.snapshots import annotate, crop, encode_jpeg
 from evidence.store import ContentStore, atomic_write
-from evidence.types import ArtifactKind, EvidenceRecord, ViolationEvent
+from evidence.types import ArtifactKind, EventState, EvidenceRecord, ViolationEvent
 from evidence.wire import ViolationWire
 
 logger = logging.getLogger(__name__)
@@ -111,23 +111,54 @@ class EvidenceLocker:
             parent_sha256=parent_sha256,
         )
 
+    def seal_stills(self, case: PendingCase) -> ViolationEvent:
+        """The start, sent at once: the stills and a manifest of them, with a note that the clip follows (a live
+        camera's ticket is filed seconds before its post-roll has been recorded). Queues the push."""
+        event = dataclasses.replace(case.event, notes={**case.event.notes, "clip": CLIP_PENDING})
+        return self._or_note(event, list(case.stills), lambda: self._sealed(event, list(case.stills)))
+
     def seal(
-        self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None
+        self,
+        case: PendingCase,
+        packets: Sequence[EncodedPacket],
+        record: RecordStreamParams | None,
+        follows: ViolationEvent | None = None,
+        later: Sequence[EvidenceRecord] = (),
     ) -> ViolationEvent:
         """Cut and validate the clip, write the manifest, queue the push. Returns the event with its evidence.
 
+        Without ``follows`` this is the violation's start, with everything. With it (the newest event already
+        sent, its start among them) this is the update that brings the clip: one revision on, the stills,
+        ``later`` (plate crops sealed since) and the clip under a new manifest of them all.
+
         When the store cannot be written, the violation is still queued, with what was sealed and a note."""
+        if follows is None:
+            event = case.event
+        else:
+            notes = {k: v for k, v in follows.notes.items() if k != "clip"}  # the pending note is answered now
+            event = dataclasses.replace(follows, state=EventState.UPDATE, revision=follows.revision + 1, notes=notes)
+        artifacts = [*case.stills, *later]
+        return self._or_note(event, artifacts, lambda: self._seal(event, list(artifacts), case, packets, record))
+
+    def _or_note(
+        self, event: ViolationEvent, artifacts: list[EvidenceRecord], seal: Callable[[], ViolationEvent]
+    ) -> ViolationEvent:
+        """``seal()``; when the store cannot be written, the event is still queued, with ``artifacts`` and a note."""
         try:
-            return self._seal(case, packets, record)
+            return seal()
         except OSError as exc:
-            logger.error("violation %s: evidence not sealed: %s", case.event.id, exc)
-            notes = {**case.event.notes, "evidence": f"not sealed: {exc}"}
-            return self.publish(dataclasses.replace(case.event, evidence=case.stills, notes=notes))
+            logger.error("violation %s: evidence not sealed: %s", event.id, exc)
+            notes = {**event.notes, "evidence": f"not sealed: {exc}"}
+            return self.publish(dataclasses.replace(event, evidence=tuple(artifacts), notes=notes))
 
     def _seal(
-        self, case: PendingCase, packets: Sequence[EncodedPacket], record: RecordStreamParams | None
+        self,
+        event: ViolationEvent,
+        artifacts: list[EvidenceRecord],
+        case: PendingCase,
+        packets: Sequence[EncodedPacket],
+        record: RecordStreamParams | None,
     ) -> ViolationEvent:
-        artifacts = list(case.stills)
         notes: dict[str, Any] = {}
         if record is None:
             notes["clip"] = "no clip: no record stream (an image input, or a camera whose main stream is not connected)"
@@ -150,9 +181,15 @@ class EvidenceLocker:
                     ),
                 )
             except ClipError as exc:  # the stills still stand; the manifest records why there is no clip
-                logger.error("violation %s: no clip: %s", case.event.id, exc)
+                logger.error("violation %s: no clip: %s", event.id, exc)
                 notes["clip"] = f"not available: {exc}"
-        event = dataclasses.replace(case.event, evidence=tuple(artifacts), notes={**case.event.notes, **notes})
+        return self._sealed(dataclasses.replace(event, notes={**event.notes, **notes}), artifacts)
+
+    def _sealed(self, event: ViolationEvent, artifacts: list[EvidenceRecord]) -> ViolationEvent:
+        """Write the manifest of ``artifacts`` (the case's newest: ``cases/<id>/manifest.json``), queue the push.
+
+        Raises OSError when the store cannot be written (``seal`` turns that into a note)."""
+        event = dataclasses.replace(event, evidence=tuple(artifacts))
         manifest = build_manifest(event, tuple(artifacts)) | ({"notes": event.notes} if event.notes else {})
         manifest_bytes = canonical_bytes(manifest)
         manifest_record = self.store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
@@ -174,6 +211,8 @@ class EvidenceLocker:
         self.outbox.enqueue(event.key, payload)
         return event
 
+
+CLIP_PENDING = "pending: the clip is sealed once its post-roll has been recorded, and follows in an update"
 
 # A clip is "short" when it misses more than this of the window it was asked for (a frame or two is rounding).
 ROLL_TOLERANCE_S = 0.5

@@ -72,6 +72,7 @@ class Outbox:
             self._db.execute(SCHEMA)
             # Evidence threads enqueue while the pusher reads and records: one statement (and its rows) at a time.
             self._lock = threading.Lock()
+            self._queued = threading.Event()  # set by enqueue: a pusher waiting for work wakes at once
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(
                 f"cannot open the outbox {path}: {exc} (it must be an SQLite file this user can write)"
@@ -95,6 +96,18 @@ class Outbox:
             "INSERT OR IGNORE INTO outbox (key, payload, created_at, last_error, rejected) VALUES (?, ?, ?, ?, ?)",
             (key, json.dumps(payload, ensure_ascii=False), datetime.now(UTC).isoformat(), problem, int(bool(problem))),
         )
+        if not problem:
+            self._queued.set()
+
+    def wait_queued(self, timeout_s: float) -> bool:
+        """Wait until an event is queued (or ``wake()``), at most ``timeout_s``; True when one was."""
+        queued = self._queued.wait(timeout_s)
+        self._queued.clear()
+        return queued
+
+    def wake(self) -> None:
+        """End a ``wait_queued`` now (a pusher that is stopping)."""
+        self._queued.set()
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
         """Undelivered events in the order they were queued (a violation's start before its updates and end)."""

@@ -30,10 +30,15 @@ FORGET_AFTER_S = 60.0
 
 @dataclass
 class StageTimes:
-    """Seconds spent per stage, and the frames they were spent on."""
+    """Seconds spent per stage, and the frames they were spent on.
+
+    ``seconds`` is wall time (what latency is made of); ``cpu_seconds`` is the CPU the stage's own thread used
+    (``timing`` stages only), which on a busy box is less: a Python thread's wall time includes waiting its turn
+    for the interpreter. The detector's CPU is not here (its ONNX Runtime threads are its own)."""
 
     frames: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cpu_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     observer: Callable[[str, float], None] | None = None  # e.g. a Prometheus histogram, per stage and frame
 
     def add(self, stage: str, seconds: float) -> None:
@@ -46,10 +51,11 @@ class StageTimes:
 
     @contextmanager
     def timing(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
+            self.cpu_seconds[stage] += time.thread_time() - cpu
             self.add(stage, time.perf_counter() - start)
 
 

@@ -1,21 +1,43 @@
 """One camera's evidence stage, off the frame path: stills when a violation starts, the clip once the
-post-roll has been captured, then the sealed start; updates and ends follow their start."""
+post-roll has been captured; updates and ends follow their start.
+
+A file's start is sent once its clip is sealed (nobody waits for an import, and its ticket arrives whole). A live
+camera's start is sent at once with its stills (``early_start``): the operations centre sees the alert within a
+second or two of the dwell being met, and the clip follows in an update once its post-roll has been recorded; the
+violation's end waits for that update. The stage numbers the revisions it sends (0, 1, 2, … in the order sent),
+so the clip's update fits between the rule's own updates."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from evidence.clips import RecordStreamParams
 from evidence.locker import EvidenceLocker, PendingCase, PlateStill
-from evidence.types import EventState, EvidenceRecord, ViolationEvent
+from evidence.types import ArtifactKind, EventState, EvidenceRecord, ViolationEvent
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.types import Frame
 
 logger = logging.getLogger(__name__)
 
 EventSink = Callable[[ViolationEvent], None]
+
+
+@dataclass
+class _Open:
+    """One violation from its start to its end: what has been sent, and the plate crops sealed since."""
+
+    last: ViolationEvent | None = None  # the newest event sent, with its evidence (None: the start not yet sent)
+    clip_pending: bool = True  # its case waits for the post-roll
+    later: list[EvidenceRecord] = field(default_factory=list)  # plate crops sealed after ``last``'s evidence
+    plate_pts: float | None = None  # the frame of the newest plate crop
+
+    def next(self, event: ViolationEvent) -> ViolationEvent:
+        """``event`` as the next one sent: one revision on, with the evidence sealed so far."""
+        assert self.last is not None
+        return dataclasses.replace(event, revision=self.last.revision + 1, evidence=(*self.last.evidence, *self.later))
 
 
 class EvidenceStage:
@@ -28,20 +50,21 @@ class EvidenceStage:
         record: Callable[[], RecordStreamParams | None],
         zones: dict[str, list[tuple[float, float]]],
         sinks: list[EventSink],
+        early_start: bool = False,
     ) -> None:
         """``record`` gives the record stream's parameters when there is one: a file knows them at once, a live
-        camera once its first keyframe has arrived (and anew after a reconnect)."""
+        camera once its first keyframe has arrived (and anew after a reconnect). ``early_start``: send each start
+        with its stills at once, the clip in an update (live cameras)."""
         self.locker, self.ring, self._record, self.zones, self.sinks = locker, ring, record, zones, sinks
+        self.early_start = early_start
         self._pending: list[PendingCase] = []
-        self._sealed: dict[str, ViolationEvent] = {}
-        self._held: list[ViolationEvent] = []
-        self._plates: dict[str, list[EvidenceRecord]] = {}  # plate crops sealed after the start, by violation
-        self._plate_pts: dict[str, float] = {}  # the frame of each violation's newest plate crop
+        self._open: dict[str, _Open] = {}
+        self._held: list[ViolationEvent] = []  # updates and ends waiting for their start (or an end for its clip)
         self.started = 0
 
     @property
     def open_violations(self) -> int:
-        return len(self._pending) + len(self._sealed)
+        return len(self._open)
 
     def accept(
         self, events: list[ViolationEvent], frame: Frame | None, plates: dict[str, PlateStill] | None = None
@@ -54,13 +77,21 @@ class EvidenceStage:
             if event.state is EventState.START:
                 if frame is None:
                     raise ValueError(f"violation {event.id} starts without a frame")
-                self._pending.append(self.locker.open_case(event, frame.image, self.zones.get(event.zone), plate))
-            else:
-                self._held.append(event)
-            if plate is not None and self._plate_pts.get(event.id) != plate.pts_s:
-                if event.state is not EventState.START:
-                    self._seal_later_plate(event, plate)
-                self._plate_pts[event.id] = plate.pts_s
+                case = self.locker.open_case(event, frame.image, self.zones.get(event.zone), plate)
+                self._pending.append(case)
+                self._open[event.id] = _Open(plate_pts=plate.pts_s if plate else None)
+                if self.early_start and self._record() is not None:  # without a record stream: sealed whole now
+                    self._send(self._open[event.id], self.locker.seal_stills(case))
+                continue
+            opened = self._open.get(event.id)
+            if opened is None:
+                logger.error("violation %s: %s without its start; dropped", event.id, event.state.value)
+                continue
+            if plate is not None and opened.plate_pts != plate.pts_s:
+                self._seal_later_plate(event, opened, plate)
+                opened.plate_pts = plate.pts_s
+            self._held.append(event)
+        self._release()
 
     def seal_ready(self, final: bool = False) -> None:
         """Seal every case whose post-roll has arrived (all of them when ``final``); release what follows.
@@ -77,39 +108,54 @@ class EvidenceStage:
         ]
         self._pending = [c for c in self._pending if c not in ready]
         for case in ready:
-            self._sealed[case.event.id] = self._seal(case)
-            self.started += 1
+            opened = self._open[case.event.id]
+            self._send(opened, self._seal(case, opened))
+            opened.clip_pending = False
+        self._release()
+
+    def _release(self) -> None:
+        """Send the held updates and ends whose start has been sent (an end also after its clip), in order."""
         held = []
-        for later in self._held:  # updates and ends follow their start, carrying its sealed evidence
-            start = self._sealed.get(later.id)
-            if start is None:
+        for later in self._held:
+            opened = self._open[later.id]
+            if opened.last is None or (later.state is EventState.END and opened.clip_pending):
                 held.append(later)
                 continue
-            evidence = (*start.evidence, *self._plates.get(later.id, ()))
-            self._emit(self._queue(dataclasses.replace(later, evidence=evidence)))
+            self._send(opened, self._queue(opened.next(later)))
             if later.state is EventState.END:
-                del self._sealed[later.id]
-                self._plates.pop(later.id, None)
-                self._plate_pts.pop(later.id, None)
+                del self._open[later.id]
         self._held = held
 
-    def _seal_later_plate(self, event: ViolationEvent, plate: PlateStill) -> None:
+    def _send(self, opened: _Open, event: ViolationEvent) -> None:
+        if event.state is EventState.START:
+            self.started += 1
+        opened.last, opened.later = event, [r for r in opened.later if r not in event.evidence]
+        self._emit(event)
+
+    def _seal_later_plate(self, event: ViolationEvent, opened: _Open, plate: PlateStill) -> None:
         try:
-            self._plates.setdefault(event.id, []).append(self.locker.seal_plate(plate))
+            opened.later.append(self.locker.seal_plate(plate))
         except OSError as exc:  # the update still goes, with the evidence sealed so far
             logger.error("violation %s: plate crop not sealed: %s", event.id, exc)
 
-    def _seal(self, case: PendingCase) -> ViolationEvent:
+    def _seal(self, case: PendingCase, opened: _Open) -> ViolationEvent:
+        """The start with its clip, or (its start sent already) the update that brings the clip."""
+        follows = opened.last
+        # The update keeps every artifact sent so far (plate crops included) but the stills' own manifest.
+        sent = () if follows is None else (*follows.evidence, *opened.later)
+        later = [r for r in sent if r.kind is not ArtifactKind.MANIFEST and r not in case.stills]
         try:
-            sealed = self.locker.seal(case, self.ring.snapshot(), self._record())
+            return self.locker.seal(case, self.ring.snapshot(), self._record(), follows, later)
         except Exception as exc:  # the locker handles a full disk; anything else must not lose the violation
             logger.exception("violation %s: sealing failed", case.event.id)
+            if follows is not None:  # the start went out with its stills; the clip is reported missing
+                return self._queue(opened.next(dataclasses.replace(
+                    follows, state=EventState.UPDATE, notes={**follows.notes, "clip": f"not sealed: {exc!r}"}
+                )))  # fmt: skip
             notes = {**case.event.notes, "evidence": f"not sealed: {exc!r}"}
-            sealed = self._queue(dataclasses.replace(case.event, evidence=case.stills, notes=notes))
+            return self._queue(dataclasses.replace(case.event, evidence=case.stills, notes=notes))
         finally:
             self.ring.unpin(case.event.id)
-        self._emit(sealed)
-        return sealed
 
     def _queue(self, event: ViolationEvent) -> ViolationEvent:
         """Queue the event for the API; if the outbox itself fails (its disk), the log keeps the last copy."""

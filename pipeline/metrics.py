@@ -104,6 +104,11 @@ class _RuntimeCollector(Collector):
         stage = CounterMetricFamily(
             "nonsite_camera_stage_seconds", "Seconds spent per stage, per camera.", labels=["camera", "stage"]
         )
+        stage_cpu = CounterMetricFamily(
+            "nonsite_camera_stage_cpu_seconds",
+            "CPU seconds the stage's own thread used, per camera (not the detector's ONNX Runtime threads).",
+            labels=["camera", "stage"],
+        )
         window = {
             name: GaugeMetricFamily(f"nonsite_window_{name}_seconds", text, labels=["camera", "rule"])
             for name, text in (
@@ -130,9 +135,11 @@ class _RuntimeCollector(Collector):
             counters["frames_dropped"].add_metric([camera], frames_dropped(health))
             counters["reconnects"].add_metric([camera], channel.reconnects if channel else 0)
             counters["violations"].add_metric([camera], health.violations)
-            spent = times[camera].seconds if camera in times else {}  # a camera a reload added just now
-            for name, seconds in dict(spent).items():
+            spent = times.get(camera)  # None: a camera a reload added just now
+            for name, seconds in dict(spent.seconds if spent else {}).items():
                 stage.add_metric([camera, name], seconds)
+            for name, seconds in dict(spent.cpu_seconds if spent else {}).items():
+                stage_cpu.add_metric([camera, name], seconds)
             latest: dict[str, Any] = {w.rule: w for w in health.windows}  # the newest window of each rule
             for rule, w in latest.items():
                 window["analysed"].add_metric([camera, rule], w.analysed_s)
@@ -144,4 +151,5 @@ class _RuntimeCollector(Collector):
         delivered.add_metric([], report.delivered)
         refused = CounterMetricFamily("nonsite_outbox_refused", "Violation events the API refused (kept).")
         refused.add_metric([], report.rejected)
-        yield from (status, *gauges.values(), *counters.values(), stage, *window.values(), outbox, delivered, refused)
+        yield from (status, *gauges.values(), *counters.values(), stage, stage_cpu, *window.values())
+        yield from (outbox, delivered, refused)

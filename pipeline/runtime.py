@@ -114,7 +114,9 @@ class _Camera:
         self.frames: queue.Queue[Frame | _End] = queue.Queue(maxsize=queue_frames)
         self.evidence_queue: queue.Queue[_EvidenceWork | _End] = queue.Queue(maxsize=16)
         source = parts.source
-        self.evidence = EvidenceStage(parts.locker, self.ring, lambda: source.record_stream, parts.zones, parts.sinks)
+        self.evidence = EvidenceStage(
+            parts.locker, self.ring, lambda: source.record_stream, parts.zones, parts.sinks, early_start=source.live
+        )
         self.times: StageTimes = parts.analysis.times
         self.state = CameraState.STARTING
         self.frames_in = self.analysed = self.dropped = 0

@@ -41,18 +41,23 @@ class _Loop:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._delay):
+        while not self.wait(self._delay):
             try:
                 self._delay = self.step()
             except Exception:  # a bug here must not end the loop silently: it is logged, the loop goes on
                 logger.exception("%s failed; trying again", self._thread.name)
+
+    def wait(self, delay_s: float) -> bool:
+        """Wait before the next step; True when stopped."""
+        return self._stop.wait(delay_s)
 
     def step(self) -> float:
         raise NotImplementedError
 
 
 class OutboxPusher(_Loop):
-    """Pushes pending violations every ``interval_s``; while the API fails, waits longer (doubling, capped)."""
+    """Pushes a violation event as soon as it is queued, and whatever is pending every ``interval_s`` (an update
+    whose start the API has not filed yet); while the API fails, waits longer (doubling, capped)."""
 
     def __init__(
         self,
@@ -74,6 +79,17 @@ class OutboxPusher(_Loop):
         # during the push, or because its start is not filed yet, is simply sent next round.
         self._wait = min(self._wait * 2, self.max_wait_s) if watched.failed else self.interval_s
         return self._wait
+
+    def wait(self, delay_s: float) -> bool:
+        if self._wait > self.interval_s:  # the API is failing: back off, whatever is queued meanwhile
+            return super().wait(delay_s)
+        self.outbox.wait_queued(delay_s)
+        return self._stop.is_set()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._stop.set()
+        self.outbox.wake()
+        super().stop(timeout_s)
 
 
 class _FailureWatch:

@@ -17,7 +17,7 @@ from detectors.types import Detections
 from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
 from evidence.store import ContentStore
-from evidence.types import TimeSource
+from evidence.types import ArtifactKind, EventState, EvidenceRecord, TimeSource, ViolationEvent
 from pipeline.analysis import CameraAnalysis
 from pipeline.config import TrackerConfig, ZoneConfig, ZoneKind, parse_rule
 from pipeline.rules import EventContext, Rule
@@ -149,3 +149,22 @@ def camera_parts(
         pre_roll_s=pre_roll_s,
         post_roll_s=post_roll_s,
     )
+
+
+def live_clip(events: Sequence[ViolationEvent], start: ViolationEvent) -> EvidenceRecord:
+    """The clip of a live camera's violation: its start went out with the stills (and a note that the clip
+    follows); the clip came in an update before the end. Revisions run 0, 1, 2, … in the order sent."""
+    sent = [e for e in events if e.id == start.id]
+    assert [e.revision for e in sent] == list(range(len(sent))), [e.key for e in sent]
+    assert start.state is EventState.START and start.notes.get("clip", "").startswith("pending"), start.notes
+    assert not [a for a in start.evidence if a.kind is ArtifactKind.ORIGINAL_CLIP]
+    with_clip = [e for e in sent if any(a.kind is ArtifactKind.ORIGINAL_CLIP for a in e.evidence)]
+    assert with_clip, [(e.key, e.notes) for e in sent]
+    first = with_clip[0]
+    assert first.state is EventState.UPDATE and "clip" not in first.notes, (first.key, first.notes)
+    assert sent[-1].state is not EventState.END or sent.index(first) < len(sent) - 1
+    kinds = [a.kind for a in first.evidence]
+    assert kinds[-1] is ArtifactKind.MANIFEST and {a.sha256 for a in start.evidence[:-1]} <= {
+        a.sha256 for a in first.evidence
+    }, "the update keeps the stills and seals them with the clip under a new manifest"
+    return next(a for a in first.evidence if a.kind is ArtifactKind.ORIGINAL_CLIP)

@@ -255,3 +255,21 @@ def test_events_after_a_decision_are_kept_but_change_nothing(client: TestClient)
     body = client.get(f"/api/v1/tickets/{ticket['id']}").json()
     assert body["violation"]["plate"] is None and body["state"] == "open" and body["revision"] == 0
     assert [(e["state"], e["applied"]) for e in body["events"]] == [("start", True), ("end", False)]
+
+
+def test_a_clip_that_arrives_after_the_decision_is_attached_but_the_record_stays(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """A live camera's ticket is filed with its stills; the officer may decide before the clip's update comes.
+    The update changes nothing the officer decided on, but its clip joins the ticket's evidence."""
+    ticket = file_ticket(client)
+    client.post(f"/api/v1/tickets/{ticket['id']}/confirm", json=DECISION)
+    clip = ContentStore(api_settings.evidence_dir).put(
+        b"\x00\x00\x00\x18ftypmp42 a clip", kind=ArtifactKind.ORIGINAL_CLIP, media_type="video/mp4"
+    )
+    update = make_event(state=EventState.UPDATE, revision=1, plate="粤B99999", evidence=(clip,)).to_dict()
+    response = client.post("/api/v1/tickets", json=update, headers=key_header(update))
+    assert response.status_code == 200 and response.headers["x-nonsite-outcome"] == "after_decision"
+    body = client.get(f"/api/v1/tickets/{ticket['id']}").json()
+    assert body["violation"]["plate"] is None and body["revision"] == 0 and body["status"] == "confirmed"
+    assert [a["sha256"] for a in body["artifacts"]] == [clip.sha256]

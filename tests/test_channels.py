@@ -325,6 +325,36 @@ def test_the_pusher_waits_longer_while_the_api_is_down_and_keeps_everything(tmp_
     assert pusher.step() == 1.0 and outbox.counts().rejected == 1
 
 
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.got = threading.Event()
+
+    def send(self, key: str, payload: dict[str, Any]) -> int:
+        self.sent.append(key)
+        self.got.set()
+        return 201
+
+
+def test_the_pusher_sends_an_event_as_soon_as_it_is_queued(tmp_path: Path) -> None:
+    """Not at the next round (30 s away here): a live camera's ticket is filed within the second; stopping
+    does not wait for the round either."""
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    transport = RecordingTransport()
+    pusher = OutboxPusher(outbox, transport, interval_s=30.0)  # its first round is 30 s away too
+    pusher.start()
+    try:
+        time.sleep(0.3)
+        assert transport.sent == []
+        outbox.enqueue("v:0:start", violation_payload())
+        assert transport.got.wait(10.0), "still waiting for the round"
+        assert transport.sent == ["v:0:start"] and outbox.counts().delivered == 1
+    finally:
+        stopped_at = time.monotonic()
+        pusher.stop()
+    assert time.monotonic() - stopped_at < 10.0
+
+
 def test_the_reporter_survives_an_api_that_is_down(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     runtime = file_runtime(tmp_path)
     runtime.run()

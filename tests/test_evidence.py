@@ -214,3 +214,54 @@ def test_a_plate_first_read_after_the_start_is_sealed_with_the_update(tmp_path: 
                                   (EventState.END, 3)])  # fmt: skip
     assert start == [] and len(first) == 1 and second == first and end == first
     assert first[0]["frame_range"] == [6.0, 6.0] and first[0]["parent_sha256"] is None
+
+
+def test_a_live_start_goes_at_once_with_its_stills_and_the_clip_follows_in_an_update(tmp_path: Path) -> None:
+    """early_start (live cameras): the start is queued before the post-roll exists, an update that arrives
+    meanwhile goes at once, the end waits for the clip; the clip's update keeps the stills and the plate crop
+    under a new manifest, and the revisions run 0, 1, 2, 3 in the order sent."""
+    from datetime import UTC, datetime
+
+    from evidence.locker import PlateStill
+    from evidence.types import EventState, TimeSource
+    from pipeline.evidence_stage import EvidenceStage
+    from pipeline.types import Frame
+
+    packets, params = _packets_of(write_clip(tmp_path / "clip.mp4", seconds=5))
+    store, outbox = ContentStore(tmp_path / "store"), Outbox(tmp_path / "outbox.sqlite")
+    locker = EvidenceLocker(store, outbox, pre_roll_s=1.0, post_roll_s=1.0)
+    ring = PacketRingBuffer(100.0)
+    stage = EvidenceStage(locker, ring, lambda: params, {}, [], early_start=True)
+    for packet in [p for p in packets if p.t_s <= 2.5]:
+        ring.append(packet)
+    frame = Frame("cam-1", 0, 2.0, datetime(2026, 12, 1, tzinfo=UTC), np.zeros((240, 320, 3), np.uint8), False,
+                  TimeSource.CONFIG)  # fmt: skip
+    violation = make_event().id
+    stage.accept([make_event(key_frame_pts_s=2.0)], frame)
+    stage.accept(
+        [make_event(state=EventState.UPDATE, revision=1, plate="晋HQ3928", key_frame_pts_s=2.0)],
+        None,
+        {violation: PlateStill(np.full((40, 120, 3), 180, np.uint8), 2.4)},
+    )
+    stage.accept([make_event(state=EventState.END, revision=2, key_frame_pts_s=2.0)], None)
+    stage.seal_ready()  # the post-roll (to 3.0 s) has not been recorded yet
+    sent = dict(outbox.pending())
+    assert list(sent) == [f"{violation}:0:start", f"{violation}:1:update"] and stage.open_violations == 1
+    start = sent[f"{violation}:0:start"]
+    assert [a["kind"] for a in start["evidence"]] == ["snapshot", "annotated_snapshot", "crop", "manifest"]
+    assert start["notes"]["clip"].startswith("pending")
+    stills_manifest = json.loads(store.read_verified(start["evidence"][-1]["sha256"]))
+    assert stills_manifest["notes"]["clip"].startswith("pending")
+
+    for packet in [p for p in packets if p.t_s > 2.5]:
+        ring.append(packet)
+    stage.seal_ready()
+    sent = dict(outbox.pending())
+    assert list(sent)[2:] == [f"{violation}:2:update", f"{violation}:3:end"] and stage.open_violations == 0
+    clip_update, end = sent[f"{violation}:2:update"], sent[f"{violation}:3:end"]
+    kinds = [a["kind"] for a in clip_update["evidence"]]
+    assert kinds == ["original_clip", "snapshot", "annotated_snapshot", "crop", "plate_crop", "manifest"]
+    assert "clip" not in clip_update["notes"] and clip_update["plate"] == "晋HQ3928"
+    manifest = json.loads(store.read_verified(clip_update["evidence"][-1]["sha256"]))
+    assert {a["sha256"] for a in clip_update["evidence"][:-1]} <= {a["sha256"] for a in manifest["artifacts"]}
+    assert end["evidence"] == clip_update["evidence"], "the end carries the clip"

@@ -218,7 +218,7 @@ def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips
     live streams are sealed with clips cut from the streams' own packets."""
     from evidence.types import EventState, ViolationEvent
     from pipeline.runtime import Runtime
-    from tests.runtime_fakes import ScriptedDetector, camera_parts
+    from tests.runtime_fakes import ScriptedDetector, camera_parts, live_clip
 
     servers = [RtspServer(free_port(), size="320x180") for _ in range(3)]
     for server in servers:
@@ -270,8 +270,7 @@ def test_three_live_cameras_one_frozen_the_others_keep_their_rate_and_seal_clips
     starts = [e for e in events if e.state is EventState.START]
     assert {e.camera for e in starts} == {"cam-0", "cam-1", "cam-2"}
     for start in starts:
-        clips = [a for a in start.evidence if a.kind.value == "original_clip"]
-        assert clips, (start.camera, start.notes)
+        live_clip(events, start)  # filed at once with the stills, the clip in a later update
 
 
 @needs_rtsp_server
@@ -283,7 +282,7 @@ def test_clips_come_from_the_main_stream_while_the_sub_stream_is_analysed(tmp_pa
     from evidence.store import ContentStore
     from evidence.types import EventState, ViolationEvent
     from pipeline.runtime import Runtime
-    from tests.runtime_fakes import ScriptedDetector, camera_parts
+    from tests.runtime_fakes import ScriptedDetector, camera_parts, live_clip
 
     server = RtspServer(free_port(), size="320x180", main_size="960x540")
     server.start()
@@ -320,8 +319,7 @@ def test_clips_come_from_the_main_stream_while_the_sub_stream_is_analysed(tmp_pa
             broken.close()
         server.stop()
     assert capture_processes() == []
-    start = next(e for e in events if e.state is EventState.START)
-    clip = next(a for a in start.evidence if a.kind.value == "original_clip")
+    clip = live_clip(events, next(e for e in events if e.state is EventState.START))
     data = ContentStore(tmp_path / "evidence").read_verified(clip.sha256)
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
@@ -105,3 +106,52 @@ def test_a_failing_camera_does_not_stop_the_others(
     out, err = capsys.readouterr()
     assert "good: 2 frames analysed" in out
     assert "error: camera broken:" in err and "1 camera(s) failed: broken" in err
+
+
+def _plan_stream(plan_fps: float, keyframes_s: list[float], fps: float, seconds: float) -> tuple[list[float], int]:
+    """Feed a camera's packets (no B-frames: a decoded packet gives its own frame) through a DecodePlan; returns
+    the frame times sent for analysis and how many packets were decoded. Asserts no packet is decoded without
+    every reference since its keyframe."""
+    from pipeline.sources.rtsp_capture import DecodePlan
+
+    plan = DecodePlan(1.0 / plan_fps)
+    keys = {round(k * fps) for k in keyframes_s}
+    sent, synced = [], False
+    for i in range(int(seconds * fps)):
+        pts, key = i / fps, i in keys
+        synced = synced or key
+        if plan.wants(pts, key):
+            assert synced, f"packet {i} decoded without its references"
+            if plan.due(pts):
+                sent.append(pts)
+        else:
+            synced = False
+    return sent, plan.decoded
+
+
+def test_a_live_stream_decodes_only_what_the_due_frames_need() -> None:
+    # A keyframe a second at 12 fps, analysed at 1 fps: after the first group (the plan learns the interval)
+    # only keyframes are decoded, and they are exactly the frames analysed.
+    sent, decoded = _plan_stream(1.0, [float(s) for s in range(20)], fps=12, seconds=20)
+    assert sent == pytest.approx([float(s) for s in range(20)])
+    assert decoded <= 12 + 19  # the first group whole, then one packet a second
+    # A keyframe every 2 s, analysed at 1 fps: each group is decoded up to its middle frame, the rest skipped.
+    sent, decoded = _plan_stream(1.0, [float(s) for s in range(0, 20, 2)], fps=12, seconds=20)
+    assert sent == pytest.approx([float(s) for s in range(20)])
+    assert decoded <= 12 * 2 + 9 * 13
+    # Analysed at 4 fps with a keyframe a second: each group up to its last due frame (0.75 s), not the two
+    # packets after it.
+    sent, decoded = _plan_stream(4.0, [float(s) for s in range(10)], fps=12, seconds=10)
+    assert sent == pytest.approx([i / 4 for i in range(40)]) and decoded == 12 + 9 * 10
+
+
+def test_a_camera_whose_groups_of_pictures_vary_is_planned_for_the_long_ones() -> None:
+    # Keyframes 1 s apart, then one group of 3 s: the plan expects the next keyframe no sooner than the longest
+    # recent interval, so it decodes through the long group and still analyses once a second.
+    keys = [0.0, 1.0, 2.0, 3.0, 6.0, 7.0, 10.0, 11.0, 12.0, 13.0]
+    sent, _ = _plan_stream(1.0, keys, fps=12, seconds=14)
+    assert sent[:4] == pytest.approx([0.0, 1.0, 2.0, 3.0])
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    # The first long group is a surprise: the frames inside it are missed until its end (a gap of one group);
+    # after it, every gap is one second.
+    assert max(gaps[4:]) == pytest.approx(1.0) and max(gaps) <= 3.0 + 1e-6

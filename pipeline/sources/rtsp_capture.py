@@ -6,13 +6,16 @@ without touching any other camera. It imports PyAV, numpy and the evidence recor
 It ignores SIGINT: Ctrl-C stops the parent, which stops its captures. Messages to the parent, over the pipe FD:
 
 - ``("open", width, height, codec)`` once the stream is open;
-- ``("tick", pts_s)`` for every decoded frame whose time advances (the watchdog's heartbeat);
-- ``("frame", pts_s, height, width)`` followed by the BGR bytes, at most ``fps`` times per second of stream time
-  (frames in between are decoded, as H.264 needs, but not converted or sent);
+- ``("tick", pts_s)`` for every packet whose time advances (the watchdog's heartbeat: the camera sends new
+  pictures, decoded or not);
+- ``("frame", pts_s, height, width)`` followed by the BGR bytes, at most ``fps`` times per second of stream time;
+- only the packets a due frame needs are decoded (:class:`DecodePlan`): when the next keyframe will arrive by the
+  time the next frame is due, the rest of the group of pictures is skipped, so a camera sending a keyframe a
+  second analysed at 1 fps decodes its keyframes and nothing else;
 - ``("record", RecordStreamParams)`` at the first keyframe, then ``("packet", EncodedPacket fields…)`` for every
   packet, when the stream is also the record stream (evidence clips are cut from these);
 - a record-only stream (the camera's main stream, when the sub-stream is analysed) is never decoded: a 1080p
-  stream costs what demuxing costs, and its ``tick`` follows each packet whose time advances;
+  stream costs what demuxing costs;
 - ``("error", kind, message)`` before it exits (the message already scrubbed of credentials).
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import pickle
 import signal
 import sys
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -87,6 +91,54 @@ def run(settings: CaptureSettings, conn: Connection) -> None:
         conn.close()
 
 
+DUE_SLACK_S = 0.02  # a frame this much before its due time counts as due (keyframe times are not exact)
+GOP_HISTORY = 4  # keyframe intervals remembered; the longest of them is the one planned with
+
+
+class DecodePlan:
+    """Which packets of an analysed stream to decode: those a due frame needs, nothing more.
+
+    A packet is skipped when the next keyframe is expected no later than the next due frame (expected from the
+    longest of the last few keyframe intervals, so a camera whose groups of pictures vary is planned for the
+    long ones). Once a packet is skipped the decoder waits for the next keyframe, whatever the plan said, so a
+    frame is never decoded against a reference it has not seen. Packet times only (decode order is presentation
+    order for cameras without B-frames; with B-frames the plan is still safe, only less exact).
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.next_due: float | None = None  # stream time the next analysed frame is due
+        self._last_key: float | None = None
+        self._gaps: deque[float] = deque(maxlen=GOP_HISTORY)
+        self._synced = False  # the decoder has every reference since the last keyframe
+        self.decoded = self.skipped = 0
+
+    def wants(self, pts_s: float, keyframe: bool) -> bool:
+        """Decode this packet? Call once per packet, in decode order."""
+        if keyframe:
+            if self._last_key is not None and pts_s > self._last_key:
+                self._gaps.append(pts_s - self._last_key)
+            self._last_key, self._synced = pts_s, True
+        need = self._synced and not self._next_key_in_time()
+        if not need:
+            self._synced = False
+        self.decoded += need
+        self.skipped += not need
+        return need
+
+    def _next_key_in_time(self) -> bool:
+        if self.next_due is None or self._last_key is None or not self._gaps:
+            return False
+        return self._last_key + max(self._gaps) <= self.next_due + DUE_SLACK_S
+
+    def due(self, pts_s: float) -> bool:
+        """Is this decoded frame the next one to analyse? (If so, the one after is due an interval later.)"""
+        if self.next_due is not None and pts_s + DUE_SLACK_S < self.next_due:
+            return False
+        self.next_due = pts_s + self.interval_s
+        return True
+
+
 def _capture(settings: CaptureSettings, conn: Connection) -> None:
     options = {
         "rtsp_transport": settings.transport,
@@ -104,9 +156,9 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
         stream.thread_type = "AUTO"
         context = stream.codec_context
         conn.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
-        interval = 1.0 / settings.fps
-        next_due: float | None = None
-        last_pts: float | None = None
+        plan = DecodePlan(1.0 / settings.fps)
+        last_tick: float | None = None  # the heartbeat: the newest packet time seen
+        last_sent: float | None = None  # the newest frame time sent for analysis
         record_sent = False
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -117,33 +169,29 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
                     record_sent = True
                 if record_sent:
                     conn.send(("packet", *_packet_fields(packet)))
-            if not settings.decode:
-                last_pts = _tick_packet(packet, last_pts, conn)
+            if packet.pts is None or packet.time_base is None:
                 continue
-            for frame in _decode(packet):
-                if frame.pts is None or stream.time_base is None:
-                    continue
-                pts_s = float(frame.pts * stream.time_base)
-                if last_pts is not None and pts_s <= last_pts:
-                    continue  # a repeated or backwards time is no new frame
-                last_pts = pts_s
-                conn.send(("tick", pts_s))
-                if next_due is None or pts_s + 1e-6 >= next_due:
-                    next_due = pts_s + interval
-                    image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
-                    conn.send(("frame", pts_s, image.shape[0], image.shape[1]))
-                    conn.send_bytes(image.tobytes())
+            packet_s = float(packet.pts * packet.time_base)
+            if last_tick is None or packet_s > last_tick:  # a repeated or backwards time is no new frame
+                last_tick = packet_s
+                conn.send(("tick", packet_s))
+            if settings.decode and plan.wants(packet_s, bool(packet.is_keyframe)):
+                last_sent = _send_due(packet, stream, plan, last_sent, conn)
 
 
-def _tick_packet(packet: Any, last_pts: float | None, conn: Connection) -> float | None:
-    """A record-only stream's heartbeat: one tick per packet whose time advances."""
-    if packet.pts is None or packet.time_base is None:
-        return last_pts
-    pts_s = float(packet.pts * packet.time_base)
-    if last_pts is not None and pts_s <= last_pts:
-        return last_pts
-    conn.send(("tick", pts_s))
-    return pts_s
+def _send_due(packet: Any, stream: Any, plan: DecodePlan, last_sent: float | None, conn: Connection) -> float | None:
+    """Decode the packet; send the frame it gives when that is due. Returns the newest frame time sent."""
+    for frame in _decode(packet):
+        if frame.pts is None or stream.time_base is None:
+            continue
+        pts_s = float(frame.pts * stream.time_base)
+        if (last_sent is not None and pts_s <= last_sent) or not plan.due(pts_s):
+            continue
+        last_sent = pts_s
+        image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
+        conn.send(("frame", pts_s, image.shape[0], image.shape[1]))
+        conn.send_bytes(image.tobytes())
+    return last_sent
 
 
 def _decode(packet: Any) -> list[Any]:
