@@ -374,16 +374,18 @@ def run_naive(
 ) -> Result:
     result = Result("naive", f"{weights.stem} {imgsz}", channels)
     processes = []
-    logs = []
+    logs, errors = [], []
     for index in range(channels):
         clip = "c25" if index % 2 == 0 else "c27"
         log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        error = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         logs.append(log)
+        errors.append(error)
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-c", NAIVE, str(weights), server.url(f"sub_{clip}"), str(stride), str(imgsz)],
                 stdout=log,
-                stderr=subprocess.DEVNULL,
+                stderr=error,
             )
         )
     try:
@@ -398,10 +400,14 @@ def run_naive(
             process.kill()
             process.wait()
     rates = []
-    for log in logs:
+    for index, (log, error) in enumerate(zip(logs, errors, strict=True)):
         log.seek(0)
-        stamps = [float(line) for line in log.read().split() if re.fullmatch(r"[\d.]+", line)]
+        stamps = [float(line) for line in log.read().splitlines() if re.fullmatch(r"\d+\.\d+", line)]
         rates.append(sum(1 for s in stamps if t0 <= s <= t1) / (t1 - t0))
+        if not rates[-1]:  # say why, once: a naive loop that analysed nothing is a broken trial, not a slow one
+            error.seek(0)
+            print(f"naive channel {index} analysed nothing; its stderr ends:\n{error.read()[-1500:]}", file=sys.stderr)
+            break
     result.min_fps, result.mean_fps = min(rates), float(np.mean(rates))
     result.sustained = result.min_fps >= 0.95 * args.fps
     result.cpu_per_channel_s = (cpu1 - cpu0) / ((t1 - t0) * channels)
@@ -427,12 +433,25 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def naive_weights(name: str, args: argparse.Namespace) -> Path:
+    """The .pt weights an export came from (yolo11n_384x640 → yolo11n.pt), in --weights-dir, else --model-dir.
+    A missing file stops the run here: ultralytics would try to download it."""
+    file = f"{name.split('_')[0]}.pt"
+    for folder in (args.weights_dir, args.model_dir):
+        if (folder / file).is_file():
+            return Path(folder / file)
+    raise SystemExit(f"{file} (the weights {name} came from) is in neither {args.weights_dir} nor {args.model_dir}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", default="8,16,32,64", help="numbers of nonsite channels to try")
     parser.add_argument("--naive-channels", default="1,2,4", help="numbers of naive-loop channels to try")
     parser.add_argument("--models", default="yolo11n_640,yolo26n_480", help="ONNX exports in --model-dir")
     parser.add_argument("--model-dir", type=Path, default=SHARED / "models")
+    parser.add_argument(
+        "--weights-dir", type=Path, default=SHARED / "models", help="the naive loop's .pt weights (else --model-dir)"
+    )
     parser.add_argument("--seconds", type=float, default=40.0, help="measured window per trial")
     parser.add_argument("--warmup", type=float, default=25.0, help="seconds before measuring")
     parser.add_argument("--fps", type=float, default=1.0, help="analysed frames per second per channel")
@@ -441,6 +460,9 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.model_dir = args.model_dir.resolve()  # the generated config lives elsewhere
+    args.weights_dir = args.weights_dir.resolve()
+    for name in args.models.split(","):
+        naive_weights(name, args)  # before minutes of input preparation
     channel_counts = [int(n) for n in args.channels.split(",") if n]
     naive_counts = [int(n) for n in args.naive_channels.split(",") if n]
     trials = len(channel_counts) * len(args.models.split(",")) + len(naive_counts) * len(args.models.split(","))
@@ -459,7 +481,7 @@ def main() -> None:
                 print(table(results[-1:]).splitlines()[-1], file=sys.stderr)
                 if not results[-1].sustained:
                     break  # more channels will not be sustained either
-            weights = args.model_dir / f"{name.split('_')[0]}.pt"
+            weights = naive_weights(name, args)
             stride = 12  # the clips run at 12 fps: one frame a second
             for n in naive_counts:
                 print(f"naive {weights.name} {imgsz}: {n} channels …", file=sys.stderr)

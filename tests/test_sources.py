@@ -122,7 +122,7 @@ def _plan_stream(plan_fps: float, keyframes_s: list[float], fps: float, seconds:
         synced = synced or key
         if plan.wants(pts, key):
             assert synced, f"packet {i} decoded without its references"
-            if plan.due(pts):
+            if plan.due(pts, key):
                 sent.append(pts)
         else:
             synced = False
@@ -145,6 +145,17 @@ def test_a_live_stream_decodes_only_what_the_due_frames_need() -> None:
     assert sent == pytest.approx([i / 4 for i in range(40)]) and decoded == 12 + 9 * 10
 
 
+def test_analysis_moves_onto_the_keyframes_when_they_shift() -> None:
+    # A looped clip (or a camera that restarts its encoder) shifts its keyframes by half a second: the analysed
+    # times follow them (one interval of half a second), and from then on only keyframes are decoded again.
+    keys = [float(s) for s in range(10)] + [s + 0.5 for s in range(9, 20)]
+    sent, decoded = _plan_stream(1.0, keys, fps=12, seconds=20)
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(sent)]
+    assert sorted(set(gaps)) == [0.5, 1.0] and gaps.count(0.5) == 1
+    assert set(sent[-10:]) <= set(keys)
+    assert decoded <= 12 + len(keys) + 6  # the first group, the keyframes, at most half a group at the shift
+
+
 def test_a_camera_whose_groups_of_pictures_vary_is_planned_for_the_long_ones() -> None:
     # Keyframes 1 s apart, then one group of 3 s: the plan expects the next keyframe no sooner than the longest
     # recent interval, so it decodes through the long group and still analyses once a second.
@@ -155,3 +166,43 @@ def test_a_camera_whose_groups_of_pictures_vary_is_planned_for_the_long_ones() -
     # The first long group is a surprise: the frames inside it are missed until its end (a gap of one group);
     # after it, every gap is one second.
     assert max(gaps[4:]) == pytest.approx(1.0) and max(gaps) <= 3.0 + 1e-6
+
+
+def test_heartbeats_are_batched_and_count_every_new_frame() -> None:
+    from pipeline.sources.rtsp_capture import TICK_EVERY_S, Heartbeat
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.sent: list[tuple[object, ...]] = []
+
+        def send(self, message: tuple[object, ...]) -> None:
+            self.sent.append(message)
+
+    now = [0.0]
+    pipe = Pipe()
+    beat = Heartbeat(pipe, clock=lambda: now[0])  # type: ignore[arg-type]
+    for i in range(25):  # one second of a 25 fps camera
+        beat.new_frame(i / 25)
+        now[0] += 1 / 25
+    assert 1 / TICK_EVERY_S <= len(pipe.sent) <= 1 / TICK_EVERY_S + 1
+    assert pipe.sent[0] == ("tick", 0.0, 1)  # the first frame is announced at once
+    now[0] += TICK_EVERY_S
+    beat.new_frame(1.0)  # the next tick carries the frames counted since the last one: none is lost
+    assert pipe.sent[-1][1] == 1.0 and sum(m[2] for m in pipe.sent) == 26  # type: ignore[misc]
+
+
+def test_the_bgr_converter_gives_what_pyav_gives_and_follows_a_size_change(tmp_path: Path) -> None:
+    import av
+
+    from pipeline.sources.bgr import BgrConverter
+    from tests.runtime_fakes import write_clip
+
+    convert = BgrConverter()
+    for size in ((320, 240), (160, 96)):
+        path = write_clip(tmp_path / f"{size[0]}.mp4", seconds=1, size=size)
+        with av.open(str(path)) as container:
+            for frame in list(container.decode(video=0))[:3]:
+                image = convert(frame)
+                assert image.shape == (size[1], size[0], 3) and image.dtype == np.uint8
+                assert image.flags["C_CONTIGUOUS"]
+                assert np.array_equal(image, frame.to_ndarray(format="bgr24"))

@@ -284,7 +284,7 @@ class RtspSource:
             session.last_new = time.monotonic()
             session.shift(message[1], self)
             with self._lock:
-                self._ticks.append(session.last_new)
+                self._ticks.extend([session.last_new] * message[2])
             if not self.DECODE and not session.online:  # a record-only stream is online once packets flow
                 session.online, session.online_since = True, time.monotonic()
                 self._set_state(ChannelState.ONLINE, None)

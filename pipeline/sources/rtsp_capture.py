@@ -2,12 +2,13 @@
 
 Runs in its own interpreter (``python -m pipeline.sources.rtsp_capture FD``, settings pickled on stdin), so a
 capture that hangs inside FFmpeg, or crashes, is killed and restarted by :class:`pipeline.sources.rtsp.RtspSource`
-without touching any other camera. It imports PyAV, numpy and the evidence record types, nothing else of nonsite.
-It ignores SIGINT: Ctrl-C stops the parent, which stops its captures. Messages to the parent, over the pipe FD:
+without touching any other camera. It imports PyAV, numpy, the evidence record types and two small source
+helpers (``stream_url``, ``bgr``), nothing else of nonsite. It ignores SIGINT: Ctrl-C stops the parent, which
+stops its captures. Messages to the parent, over the pipe FD:
 
 - ``("open", width, height, codec)`` once the stream is open;
-- ``("tick", pts_s)`` for every packet whose time advances (the watchdog's heartbeat: the camera sends new
-  pictures, decoded or not);
+- ``("tick", pts_s, frames)`` at most four times a second while packets whose time advances arrive (the
+  watchdog's heartbeat: the camera sends new pictures, decoded or not; ``frames`` of them since the last tick);
 - ``("frame", pts_s, height, width)`` followed by the BGR bytes, at most ``fps`` times per second of stream time;
 - only the packets a due frame needs are decoded (:class:`DecodePlan`): when the next keyframe will arrive by the
   time the next frame is due, the rest of the group of pictures is skipped, so a camera sending a keyframe a
@@ -24,16 +25,18 @@ from __future__ import annotations
 import pickle
 import signal
 import sys
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 import av
 import av.error
-import numpy as np
 
 from evidence.clips import RecordStreamParams
+from pipeline.sources.bgr import BgrConverter
 from pipeline.sources.stream_url import PROTOCOL_WHITELIST, StreamUrl, scrub
 
 
@@ -131,12 +134,35 @@ class DecodePlan:
             return False
         return self._last_key + max(self._gaps) <= self.next_due + DUE_SLACK_S
 
-    def due(self, pts_s: float) -> bool:
-        """Is this decoded frame the next one to analyse? (If so, the one after is due an interval later.)"""
-        if self.next_due is not None and pts_s + DUE_SLACK_S < self.next_due:
+    def due(self, pts_s: float, keyframe: bool = False) -> bool:
+        """Is this decoded frame the next one to analyse? (If so, the one after is due an interval later.)
+
+        A keyframe up to half an interval early counts as due: the analysed times move onto the keyframes (once,
+        after a camera's groups of pictures shift), and from then on only keyframes need decoding."""
+        early = self.interval_s / 2 if keyframe else DUE_SLACK_S
+        if self.next_due is not None and pts_s + early < self.next_due:
             return False
         self.next_due = pts_s + self.interval_s
         return True
+
+
+TICK_EVERY_S = 0.25  # at most four heartbeats a second: the watchdog counts seconds, not frames
+
+
+class Heartbeat:
+    """``("tick", pts_s, frames)``: the newest stream time and how many new frames came since the last tick,
+    sent at most every TICK_EVERY_S of wall time."""
+
+    def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic) -> None:
+        self.conn, self.clock = conn, clock
+        self._frames, self._sent_at = 0, -TICK_EVERY_S
+
+    def new_frame(self, pts_s: float) -> None:
+        self._frames += 1
+        now = self.clock()
+        if now - self._sent_at >= TICK_EVERY_S:
+            self.conn.send(("tick", pts_s, self._frames))
+            self._frames, self._sent_at = 0, now
 
 
 def _capture(settings: CaptureSettings, conn: Connection) -> None:
@@ -153,10 +179,14 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
             conn.send(("error", NO_VIDEO, f"{settings.url.redacted}: no video stream (it sends {kinds})"))
             return
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threads only: frame threads hold each picture back a few packets, so the plan would not know a
+        # keyframe it asked for had been decoded and would decode on into the group (and a live frame arrives late).
+        stream.thread_type = "SLICE"
         context = stream.codec_context
         conn.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
         plan = DecodePlan(1.0 / settings.fps)
+        heartbeat = Heartbeat(conn)
+        to_bgr = BgrConverter()  # one per session (see pipeline.sources.bgr)
         last_tick: float | None = None  # the heartbeat: the newest packet time seen
         last_sent: float | None = None  # the newest frame time sent for analysis
         record_sent = False
@@ -174,21 +204,23 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
             packet_s = float(packet.pts * packet.time_base)
             if last_tick is None or packet_s > last_tick:  # a repeated or backwards time is no new frame
                 last_tick = packet_s
-                conn.send(("tick", packet_s))
+                heartbeat.new_frame(packet_s)
             if settings.decode and plan.wants(packet_s, bool(packet.is_keyframe)):
-                last_sent = _send_due(packet, stream, plan, last_sent, conn)
+                last_sent = _send_due(packet, stream, plan, last_sent, to_bgr, conn)
 
 
-def _send_due(packet: Any, stream: Any, plan: DecodePlan, last_sent: float | None, conn: Connection) -> float | None:
+def _send_due(
+    packet: Any, stream: Any, plan: DecodePlan, last_sent: float | None, to_bgr: BgrConverter, conn: Connection
+) -> float | None:
     """Decode the packet; send the frame it gives when that is due. Returns the newest frame time sent."""
     for frame in _decode(packet):
         if frame.pts is None or stream.time_base is None:
             continue
         pts_s = float(frame.pts * stream.time_base)
-        if (last_sent is not None and pts_s <= last_sent) or not plan.due(pts_s):
+        if (last_sent is not None and pts_s <= last_sent) or not plan.due(pts_s, bool(frame.key_frame)):
             continue
         last_sent = pts_s
-        image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
+        image = to_bgr(frame)
         conn.send(("frame", pts_s, image.shape[0], image.shape[1]))
         conn.send_bytes(image.tobytes())
     return last_sent

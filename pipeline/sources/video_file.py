@@ -17,6 +17,7 @@ from detectors.base import file_sha256
 from evidence.clips import ClipError
 from evidence.types import TimeSource
 from pipeline.sources.base import EncodedPacket, PacketSink, RecordStreamParams, SourceError
+from pipeline.sources.bgr import BgrConverter
 from pipeline.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class VideoFileSource:
         interval = 1.0 / self.fps
         next_due: float | None = None
         seq = 0
+        to_bgr = BgrConverter()  # one for the file (see pipeline.sources.bgr)
         try:
             for pts_s, frame in self._decoded(on_packet):
                 if next_due is None:
@@ -140,7 +142,7 @@ class VideoFileSource:
                     seq=seq,
                     pts_s=pts_s,
                     captured_at=self._origin + timedelta(seconds=pts_s),
-                    image=frame.to_ndarray(format="bgr24"),
+                    image=to_bgr(frame),
                     from_file=True,
                     time_source=self.time_source,
                 )
