@@ -1,6 +1,7 @@
 """YOLO exports on each runtime against the bundled NanoDet, in one run: latency and what they find.
 
-Usage: ``python benchmarks/detector_runtimes.py [--data ../shared/data] [--models ../shared/models]``
+Usage: ``python -m benchmarks.detector_runtimes [--data ../shared/data] [--models ../shared/models] [--extra
+EXPORT.onnx ...]``
 
 For every labelled image in ``--data`` each detector runs once (after a warm-up); reported per detector: median
 and p95 latency per image (letterbox included), the same as a ratio to NanoDet's, and precision / recall at IoU
@@ -29,8 +30,10 @@ from pipeline.evaluation import Label, Report, by_file, load_labels, score_detec
 REPO = Path(__file__).resolve().parents[1]
 
 
-def candidates(models: Path) -> list[tuple[str, object]]:
+def candidates(models: Path, extra: list[Path]) -> list[tuple[str, object]]:
     found: list[tuple[str, object]] = [("nanodet-416 onnxruntime", NanoDetConfig(confidence=0.25))]
+    for path in extra:  # other exports (e.g. `nonsite models add yolo26n.pt --input 320x320`), OpenVINO fp32
+        found.append((f"{path.stem} openvino fp32", YoloConfig(model_path=path, runtime="openvino", confidence=0.25)))
     variants = [("onnxruntime", "fp32", 1), ("openvino", "fp32", 1), ("openvino", "bf16", 1), ("openvino", "fp32", 4)]
     for name in ("yolo11n_640.onnx", "yolo26n_480.onnx"):
         for runtime, precision, batch in variants:
@@ -67,13 +70,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--models", type=Path, default=REPO.parent / "shared" / "models")
+    parser.add_argument(
+        "--extra", type=Path, nargs="*", default=[], help="more YOLO ONNX exports to compare (smaller inputs, say)"
+    )
     args = parser.parse_args()
     rows = by_file(label for label in load_labels(args.data) if label.box is not None)
     images = {file: read_bgr(args.data / file) for file in sorted(rows)}
     baseline: float | None = None
     print(f"{len(images)} labelled images")
     print(f"{'detector':42s} {'median':>8s} {'p95':>8s} {'× nanodet':>9s}  trucks P/R     bicycles P/R")
-    for name, config in candidates(args.models):
+    for name, config in candidates(args.models, args.extra):
         try:
             detector = create_detector(config)  # type: ignore[arg-type]
         except DetectorError as exc:
