@@ -135,7 +135,8 @@ class EvidenceLocker:
         if follows is None:
             event = case.event
         else:
-            notes = {k: v for k, v in follows.notes.items() if k != "clip"}  # the pending note is answered now
+            # The pending clip, and stills whose manifest could not be written, are answered by this seal.
+            notes = {k: v for k, v in follows.notes.items() if k not in ("clip", "evidence")}
             event = dataclasses.replace(follows, state=EventState.UPDATE, revision=follows.revision + 1, notes=notes)
         artifacts = [*case.stills, *later]
         return self._or_note(event, artifacts, lambda: self._seal(event, list(artifacts), case, packets, record))

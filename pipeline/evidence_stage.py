@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from evidence.clips import RecordStreamParams
-from evidence.locker import EvidenceLocker, PendingCase, PlateStill
+from evidence.locker import CLIP_PENDING, EvidenceLocker, PendingCase, PlateStill
 from evidence.types import ArtifactKind, EventState, EvidenceRecord, ViolationEvent
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.types import Frame
@@ -35,9 +35,15 @@ class _Open:
     plate_pts: float | None = None  # the frame of the newest plate crop
 
     def next(self, event: ViolationEvent) -> ViolationEvent:
-        """``event`` as the next one sent: one revision on, with the evidence sealed so far."""
+        """``event`` as the next one sent: one revision on, with the evidence sealed so far and the notes on it
+        (the API keeps each event's record whole, so a clip's note must ride on the events after it)."""
         assert self.last is not None
-        return dataclasses.replace(event, revision=self.last.revision + 1, evidence=(*self.last.evidence, *self.later))
+        return dataclasses.replace(
+            event,
+            revision=self.last.revision + 1,
+            evidence=(*self.last.evidence, *self.later),
+            notes={**self.last.notes, **event.notes},
+        )
 
 
 class EvidenceStage:
@@ -81,7 +87,7 @@ class EvidenceStage:
                 self._pending.append(case)
                 self._open[event.id] = _Open(plate_pts=plate.pts_s if plate else None)
                 if self.early_start and self._record() is not None:  # without a record stream: sealed whole now
-                    self._send(self._open[event.id], self.locker.seal_stills(case))
+                    self._send(self._open[event.id], self._seal_stills(case))
                 continue
             opened = self._open.get(event.id)
             if opened is None:
@@ -137,6 +143,16 @@ class EvidenceStage:
             opened.later.append(self.locker.seal_plate(plate))
         except OSError as exc:  # the update still goes, with the evidence sealed so far
             logger.error("violation %s: plate crop not sealed: %s", event.id, exc)
+
+    def _seal_stills(self, case: PendingCase) -> ViolationEvent:
+        """The early start; the locker answers a full disk itself, anything else must not lose the violation
+        (nor the frame's other events): the start is queued with its stills and a note, its clip still follows."""
+        try:
+            return self.locker.seal_stills(case)
+        except Exception as exc:
+            logger.exception("violation %s: sealing the stills failed", case.event.id)
+            notes = {**case.event.notes, "clip": CLIP_PENDING, "evidence": f"not sealed: {exc!r}"}
+            return self._queue(dataclasses.replace(case.event, evidence=case.stills, notes=notes))
 
     def _seal(self, case: PendingCase, opened: _Open) -> ViolationEvent:
         """The start with its clip, or (its start sent already) the update that brings the clip."""

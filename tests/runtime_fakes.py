@@ -162,7 +162,10 @@ def live_clip(events: Sequence[ViolationEvent], start: ViolationEvent) -> Eviden
     assert with_clip, [(e.key, e.notes) for e in sent]
     first = with_clip[0]
     assert first.state is EventState.UPDATE and "clip" not in first.notes, (first.key, first.notes)
-    assert sent[-1].state is not EventState.END or sent.index(first) < len(sent) - 1
+    ends = [e for e in sent if e.state is EventState.END]
+    assert all(sent.index(end) > sent.index(first) for end in ends), "an end went out before its clip"
+    assert all(any(a.kind is ArtifactKind.ORIGINAL_CLIP for a in end.evidence) for end in ends)
+    assert all(end.notes.get("clip") == first.notes.get("clip") for end in ends), "the clip's note was dropped"
     kinds = [a.kind for a in first.evidence]
     assert kinds[-1] is ArtifactKind.MANIFEST and {a.sha256 for a in start.evidence[:-1]} <= {
         a.sha256 for a in first.evidence

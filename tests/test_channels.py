@@ -348,6 +348,9 @@ def test_the_pusher_sends_an_event_as_soon_as_it_is_queued(tmp_path: Path) -> No
         assert transport.sent == []
         outbox.enqueue("v:0:start", violation_payload())
         assert transport.got.wait(10.0), "still waiting for the round"
+        deadline = time.monotonic() + 10.0  # sent, then recorded as delivered: poll for the second
+        while outbox.counts().delivered < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert transport.sent == ["v:0:start"] and outbox.counts().delivered == 1
     finally:
         stopped_at = time.monotonic()

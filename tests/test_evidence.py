@@ -8,6 +8,7 @@ import hashlib
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -265,3 +266,74 @@ def test_a_live_start_goes_at_once_with_its_stills_and_the_clip_follows_in_an_up
     manifest = json.loads(store.read_verified(clip_update["evidence"][-1]["sha256"]))
     assert {a["sha256"] for a in clip_update["evidence"][:-1]} <= {a["sha256"] for a in manifest["artifacts"]}
     assert end["evidence"] == clip_update["evidence"], "the end carries the clip"
+
+
+def _live_stage(tmp_path: Path) -> tuple[Any, Any, Outbox, list[Any]]:
+    from pipeline.evidence_stage import EvidenceStage
+
+    packets, params = _packets_of(write_clip(tmp_path / "clip.mp4", seconds=5))
+    store, outbox = ContentStore(tmp_path / "store"), Outbox(tmp_path / "outbox.sqlite")
+    locker = EvidenceLocker(store, outbox, pre_roll_s=1.0, post_roll_s=1.0)
+    ring = PacketRingBuffer(100.0)
+    for packet in packets:
+        ring.append(packet)
+    return EvidenceStage(locker, ring, lambda: params, {}, [], early_start=True), locker, outbox, packets
+
+
+def _frame_at(pts_s: float) -> Any:
+    from datetime import UTC, datetime
+
+    from evidence.types import TimeSource
+    from pipeline.types import Frame
+
+    return Frame("cam-1", 0, pts_s, datetime(2026, 12, 1, tzinfo=UTC), np.zeros((240, 320, 3), np.uint8), False,
+                 TimeSource.CONFIG)  # fmt: skip
+
+
+def test_a_failing_stills_seal_loses_neither_its_start_nor_the_frames_other_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence.types import EventState
+
+    stage, locker, outbox, _ = _live_stage(tmp_path)
+
+    def broken(case: Any) -> Any:
+        raise RuntimeError("the manifest could not be built")
+
+    monkeypatch.setattr(locker, "seal_stills", broken)
+    a, b = "0b6f7c6e-0000-4000-8000-00000000000a", "0b6f7c6e-0000-4000-8000-00000000000b"
+    stage.accept([make_event(a, key_frame_pts_s=2.0), make_event(b, key_frame_pts_s=2.0)], _frame_at(2.0))
+    sent = dict(outbox.pending())
+    assert list(sent) == [f"{a}:0:start", f"{b}:0:start"]
+    for start in sent.values():
+        assert "not sealed" in start["notes"]["evidence"] and start["notes"]["clip"].startswith("pending")
+        assert [a["kind"] for a in start["evidence"]] == ["snapshot", "annotated_snapshot", "crop"]
+    stage.accept([make_event(a, EventState.END, 1, key_frame_pts_s=2.0)], None)
+    stage.seal_ready()  # the clip still follows, and the "not sealed" note is answered by its manifest
+    sent = dict(outbox.pending())
+    update = sent[f"{a}:1:update"]
+    assert "evidence" not in update["notes"] and update["evidence"][0]["kind"] == "original_clip"
+    assert sent[f"{a}:2:end"]["evidence"] == update["evidence"]
+
+
+def test_a_clip_that_cannot_be_sealed_after_a_live_start_is_reported_on_the_update_and_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evidence.types import EventState
+
+    stage, locker, outbox, _ = _live_stage(tmp_path)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the muxer failed")
+
+    monkeypatch.setattr(locker, "seal", broken)
+    stage.accept([make_event(key_frame_pts_s=2.0)], _frame_at(2.0))
+    stage.accept([make_event(state=EventState.END, revision=1, key_frame_pts_s=2.0)], None)
+    stage.seal_ready()
+    violation = make_event().id
+    sent = dict(outbox.pending())
+    assert list(sent) == [f"{violation}:0:start", f"{violation}:1:update", f"{violation}:2:end"]
+    update, end = sent[f"{violation}:1:update"], sent[f"{violation}:2:end"]
+    assert "not sealed" in update["notes"]["clip"] and "muxer failed" in update["notes"]["clip"]
+    assert end["notes"]["clip"] == update["notes"]["clip"], "the end keeps the clip's note (the API keeps it whole)"
+    assert stage.open_violations == 0

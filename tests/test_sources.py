@@ -147,11 +147,12 @@ def test_a_live_stream_decodes_only_what_the_due_frames_need() -> None:
 
 def test_analysis_moves_onto_the_keyframes_when_they_shift() -> None:
     # A looped clip (or a camera that restarts its encoder) shifts its keyframes by half a second: the analysed
-    # times follow them (one interval of half a second), and from then on only keyframes are decoded again.
+    # times follow them (one interval of a second and a half, never a faster one), and from then on only
+    # keyframes are decoded again.
     keys = [float(s) for s in range(10)] + [s + 0.5 for s in range(9, 20)]
     sent, decoded = _plan_stream(1.0, keys, fps=12, seconds=20)
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(sent)]
-    assert sorted(set(gaps)) == [0.5, 1.0] and gaps.count(0.5) == 1
+    assert sorted(set(gaps)) == [1.0, 1.5] and gaps.count(1.5) == 1
     assert set(sent[-10:]) <= set(keys)
     assert decoded <= 12 + len(keys) + 6  # the first group, the keyframes, at most half a group at the shift
 
@@ -166,6 +167,41 @@ def test_a_camera_whose_groups_of_pictures_vary_is_planned_for_the_long_ones() -
     # The first long group is a surprise: the frames inside it are missed until its end (a gap of one group);
     # after it, every gap is one second.
     assert max(gaps[4:]) == pytest.approx(1.0) and max(gaps) <= 3.0 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("camera_fps", "gop_s", "analysed_fps", "decoded_at_most"),
+    [
+        (25, 1.0, 2, 0.6),  # each group up to its middle frame (13 of 25)
+        (30, 1.0, 4, 0.85),  # up to the last due frame, 0.75 s in (23 of 30)
+        (30, 1.0, 7, 0.95),
+        (30, 20 / 30, 1, 0.35),  # keyframes sooner than the analysis: never moved onto (that would be 1.5/s)
+        (30, 0.56, 1, 0.35),
+        (25, 2.0, 1, 0.6),
+        (25, 1.0, 1, 0.1),  # keyframes only, after the first group
+    ],
+)
+def test_real_camera_rates_are_analysed_at_fps_never_faster(
+    camera_fps: int, gop_s: float, analysed_fps: int, decoded_at_most: float
+) -> None:
+    # 25 and 30 fps cameras: a frame a little early must not pull the next due time forward (that adds up to a
+    # higher rate, off the keyframe grid, and then whole groups are decoded).
+    seconds = 30
+    keys = [i * gop_s for i in range(int(seconds / gop_s) + 1)]
+    sent, decoded = _plan_stream(analysed_fps, keys, fps=camera_fps, seconds=seconds)
+    assert seconds * analysed_fps - 1 <= len(sent) <= seconds * analysed_fps + 1
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / analysed_fps - 1 / camera_fps - 1e-6  # at most a frame early, never a frame more
+    assert decoded <= decoded_at_most * camera_fps * seconds
+
+
+def test_a_packet_without_a_time_stamp_makes_the_plan_wait_for_the_next_keyframe() -> None:
+    from pipeline.sources.rtsp_capture import DecodePlan
+
+    plan = DecodePlan(0.25)
+    assert plan.wants(0.0, True) and plan.wants(1 / 12, False)
+    plan.lost()  # this packet was not decoded: the ones after it lack a reference
+    assert not plan.wants(3 / 12, False) and plan.wants(1.0, True)
 
 
 def test_heartbeats_are_batched_and_count_every_new_frame() -> None:

@@ -90,6 +90,7 @@ class _Session:
         return self.offset
 
 
+STALL_KINDS = (rtsp_capture.TIMEOUT, rtsp_capture.NO_PICTURE)  # an online channel's errors shown as "stalled"
 MIN_STEADY_S = 10.0  # a session must stay online this long to reset the reconnect backoff
 
 
@@ -225,6 +226,7 @@ class RtspSource:
             read_timeout_s=self.settings.read_timeout_s,
             send_packets=self._record,
             decode=self.DECODE,
+            stall_timeout_s=self.settings.stall_timeout_s,
         )
         self._sessions += 1
         process, receive = _start_capture(capture)
@@ -296,9 +298,7 @@ class RtspSource:
             width, height = message[1], message[2]
             self._frame_size = (width, height) if width and height else None
         elif kind == "error":  # a read that timed out on an online channel: nothing new came, so it stalled
-            self._end(
-                session, f"{message[1]}: {message[2]}", stalled=session.online and message[1] == rtsp_capture.TIMEOUT
-            )
+            self._end(session, f"{message[1]}: {message[2]}", stalled=session.online and message[1] in STALL_KINDS)
 
     def _end(self, session: _Session, error: str, stalled: bool) -> None:
         session.error = error

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from statistics import median_high
 from typing import Any
 
 import av
@@ -51,21 +52,30 @@ class CaptureSettings:
     read_timeout_s: float
     send_packets: bool  # the stream is also the record stream: forward its encoded packets
     decode: bool = True  # False: a record-only (main) stream, demuxed but never decoded; ticks follow its packets
+    stall_timeout_s: float = 10.0  # an analysed stream that sends packets but no picture for this long (plus its
+    # longest keyframe interval, which the decode plan may skip) ends the session as stalled
 
 
 # Error kinds the parent turns into a channel status message.
-UNAUTHORIZED, NOT_FOUND, REFUSED, TIMEOUT, NO_VIDEO, ENDED, FAILED = (
+UNAUTHORIZED, NOT_FOUND, REFUSED, TIMEOUT, NO_VIDEO, NO_PICTURE, ENDED, FAILED = (
     "unauthorized",
     "not_found",
     "refused",
     "timeout",
     "no_video",
+    "no_picture",
     "ended",
     "failed",
 )
 
 
+class NothingDecodes(RuntimeError):
+    """Packets keep arriving but none of them gives a picture (a damaged or unsupported stream)."""
+
+
 def classify(exc: BaseException) -> str:
+    if isinstance(exc, NothingDecodes):
+        return NO_PICTURE
     if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
         return UNAUTHORIZED
     if isinstance(exc, av.error.HTTPNotFoundError):
@@ -94,7 +104,7 @@ def run(settings: CaptureSettings, conn: Connection) -> None:
         conn.close()
 
 
-DUE_SLACK_S = 0.02  # a frame this much before its due time counts as due (keyframe times are not exact)
+DUE_SLACK_S = 0.005  # a frame this much before its due time counts as due (under half a frame even at 60 fps)
 GOP_HISTORY = 4  # keyframe intervals remembered; the longest of them is the one planned with
 
 
@@ -116,6 +126,15 @@ class DecodePlan:
         self._synced = False  # the decoder has every reference since the last keyframe
         self.decoded = self.skipped = 0
 
+    @property
+    def longest_gap_s(self) -> float:
+        """The longest recent keyframe interval (0 before two keyframes): how long a plan may skip decoding."""
+        return max(self._gaps, default=0.0)
+
+    def lost(self) -> None:
+        """A packet that cannot be planned (no time stamp) was not decoded: wait for the next keyframe."""
+        self._synced = False
+
     def wants(self, pts_s: float, keyframe: bool) -> bool:
         """Decode this packet? Call once per packet, in decode order."""
         if keyframe:
@@ -132,17 +151,29 @@ class DecodePlan:
     def _next_key_in_time(self) -> bool:
         if self.next_due is None or self._last_key is None or not self._gaps:
             return False
-        return self._last_key + max(self._gaps) <= self.next_due + DUE_SLACK_S
+        return self._last_key + self.longest_gap_s <= self.next_due + self._early(keyframe=True)
+
+    def _early(self, keyframe: bool) -> float:
+        """How early a frame may be and still count as due. A keyframe may be up to half an interval early when
+        keyframes come no more often than the analysis (the median of the recent intervals, so one shift does
+        not count): the analysed times then move onto the keyframes (after a camera's groups of pictures
+        shift), and only keyframes need decoding. Sooner keyframes are not moved onto, or every one of them
+        would count and the rate would exceed ``fps``."""
+        if keyframe and self._gaps and median_high(self._gaps) >= self.interval_s - DUE_SLACK_S:
+            return self.interval_s / 2
+        return DUE_SLACK_S
 
     def due(self, pts_s: float, keyframe: bool = False) -> bool:
-        """Is this decoded frame the next one to analyse? (If so, the one after is due an interval later.)
-
-        A keyframe up to half an interval early counts as due: the analysed times move onto the keyframes (once,
-        after a camera's groups of pictures shift), and from then on only keyframes need decoding."""
-        early = self.interval_s / 2 if keyframe else DUE_SLACK_S
-        if self.next_due is not None and pts_s + early < self.next_due:
+        """Is this decoded frame the next one to analyse? Due times keep a fixed grid, an interval apart, so
+        frames a little early never add up to a higher rate; a frame late by a whole interval (after a skip or
+        a gap in the stream) starts the grid again, and so does an early keyframe (see ``_early``)."""
+        if self.next_due is None or pts_s >= self.next_due + self.interval_s:
+            self.next_due = pts_s + self.interval_s
+            return True
+        if pts_s + self._early(keyframe) < self.next_due:
             return False
-        self.next_due = pts_s + self.interval_s
+        on_grid = pts_s >= self.next_due - DUE_SLACK_S
+        self.next_due = self.next_due + self.interval_s if on_grid else pts_s + self.interval_s
         return True
 
 
@@ -184,11 +215,9 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
         stream.thread_type = "SLICE"
         context = stream.codec_context
         conn.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
-        plan = DecodePlan(1.0 / settings.fps)
+        analysed = _Analysed(settings, stream, conn)
         heartbeat = Heartbeat(conn)
-        to_bgr = BgrConverter()  # one per session (see pipeline.sources.bgr)
         last_tick: float | None = None  # the heartbeat: the newest packet time seen
-        last_sent: float | None = None  # the newest frame time sent for analysis
         record_sent = False
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -200,13 +229,38 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
                 if record_sent:
                     conn.send(("packet", *_packet_fields(packet)))
             if packet.pts is None or packet.time_base is None:
+                analysed.plan.lost()
                 continue
             packet_s = float(packet.pts * packet.time_base)
             if last_tick is None or packet_s > last_tick:  # a repeated or backwards time is no new frame
                 last_tick = packet_s
                 heartbeat.new_frame(packet_s)
-            if settings.decode and plan.wants(packet_s, bool(packet.is_keyframe)):
-                last_sent = _send_due(packet, stream, plan, last_sent, to_bgr, conn)
+            if settings.decode:
+                analysed.packet(packet, packet_s)
+
+
+class _Analysed:
+    """The analysed stream of one session: the packets the plan wants decoded, the due frames sent; raises
+    ``NothingDecodes`` when packets keep coming but no picture has been sent for the stall timeout (plus the
+    longest keyframe interval the plan may skip; plus the open timeout before the first picture)."""
+
+    def __init__(self, settings: CaptureSettings, stream: Any, conn: Connection) -> None:
+        self.settings, self.stream, self.conn = settings, stream, conn
+        self.plan = DecodePlan(1.0 / settings.fps)
+        self.to_bgr = BgrConverter()  # one per session (see pipeline.sources.bgr)
+        self.last_sent: float | None = None  # the newest frame time sent for analysis
+        self.last_picture = time.monotonic()  # when the last frame was sent (or the stream opened)
+
+    def packet(self, packet: Any, packet_s: float) -> None:
+        if self.plan.wants(packet_s, bool(packet.is_keyframe)):
+            sent = self.last_sent
+            self.last_sent = _send_due(packet, self.stream, self.plan, sent, self.to_bgr, self.conn)
+            if self.last_sent != sent:
+                self.last_picture = time.monotonic()
+        first = self.settings.open_timeout_s if self.last_sent is None else 0.0
+        limit = self.settings.stall_timeout_s + self.plan.longest_gap_s + first
+        if (quiet := time.monotonic() - self.last_picture) > limit:
+            raise NothingDecodes(f"packets arrive but no picture was decoded for {quiet:.1f} s")
 
 
 def _send_due(
