@@ -146,6 +146,8 @@ class Result:
     rss_mb_per_channel: float = math.nan
     pss_mb_per_channel: float = math.nan
     stage_share: dict[str, float] = field(default_factory=dict)
+    box_busy: float = math.nan  # share of all the box's cores busy (the RTSP server and the API included)
+    main_cores: float = math.nan  # cores the measured system's main process used (nonsite: one interpreter)
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
     tickets: int = 0
@@ -161,6 +163,13 @@ def tree_cpu_s(root: psutil.Process) -> float:
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def box_busy(before: Any, after: Any) -> float:
+    """The share of the box's CPU time that was not idle between two ``psutil.cpu_times()`` samples."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
+    return 1.0 - idle / total if total > 0 else math.nan
 
 
 def own_cpu_s(process: psutil.Process) -> float:
@@ -314,9 +323,11 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
                 raise SystemExit(f"nonsite run exited with {run.returncode}: {(work / 'run.log').read_text()[-2000:]}")
             time.sleep(args.warmup + channels * 0.5)  # every camera's two capture processes start and connect
             root = psutil.Process(run.pid)
+            box0 = psutil.cpu_times()
             before, cpu0, main0, t0 = scrape(metrics_port), tree_cpu_s(root), own_cpu_s(root), time.monotonic()
             time.sleep(args.seconds)
             after, cpu1, main1, t1 = scrape(metrics_port), tree_cpu_s(root), own_cpu_s(root), time.monotonic()
+            result.box_busy = box_busy(box0, psutil.cpu_times())
             rss, pss = tree_rss_mb(root), tree_pss_mb(root)
             span = t1 - t0
             rates = [
@@ -339,6 +350,7 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
             result.min_fps, result.mean_fps = min(rates), float(np.mean(rates))
             result.sustained = result.min_fps >= 0.95 * args.fps
             result.cpu_per_channel_s = (cpu1 - cpu0) / (span * channels)
+            result.main_cores = (main1 - main0) / span
             result.rss_mb_per_channel, result.pss_mb_per_channel = rss / channels, pss / channels
             shares = {"capture": 1 - (main1 - main0) / total_cpu} | {k: v / total_cpu for k, v in stages.items()}
             result.stage_share = {k: round(v, 3) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
@@ -391,9 +403,10 @@ def run_naive(
     try:
         time.sleep(args.warmup + 15)  # torch and ultralytics import for a while
         roots = [psutil.Process(p.pid) for p in processes]
-        cpu0, t0 = sum(tree_cpu_s(r) for r in roots), time.monotonic()
+        box0, cpu0, t0 = psutil.cpu_times(), sum(tree_cpu_s(r) for r in roots), time.monotonic()
         time.sleep(args.seconds)
         cpu1, t1 = sum(tree_cpu_s(r) for r in roots), time.monotonic()
+        result.box_busy = box_busy(box0, psutil.cpu_times())
         rss, pss = sum(tree_rss_mb(r) for r in roots), sum(tree_pss_mb(r) for r in roots)
     finally:
         for process in processes:
@@ -419,16 +432,17 @@ def run_naive(
 def table(results: list[Result]) -> str:
     lines = [
         "| system | model | channels | sustained | slowest fps | mean fps | CPU-s / channel-s | RSS (PSS) MB / channel "
-        "| p50 / p95 to ticket (s) | top stages |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| box busy (main process cores) | p50 / p95 to ticket (s) | top stages |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         latency = "—" if r.latency_p50_s is None else f"{r.latency_p50_s:.1f} / {r.latency_p95_s:.1f} ({r.tickets})"
         stages = ", ".join(f"{k} {v:.0%}" for k, v in list(r.stage_share.items())[:4]) or "—"
+        busy = f"{r.box_busy:.0%}" + ("" if math.isnan(r.main_cores) else f" ({r.main_cores:.2f})")
         lines.append(
             f"| {r.system} | {r.model} | {r.channels} | {'yes' if r.sustained else 'no'} | {r.min_fps:.2f} | "
             f"{r.mean_fps:.2f} | {r.cpu_per_channel_s:.3f} | {r.rss_mb_per_channel:.0f} ({r.pss_mb_per_channel:.0f}) "
-            f"| {latency} | {stages} |"
+            f"| {busy} | {latency} | {stages} |"
         )
     return "\n".join(lines)
 

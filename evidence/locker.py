@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from evidence.clips import ClipError, EncodedPacket, RecordStreamParams, cut_clip, validate_clip
 from evidence.manifest import build_manifest, canonical_bytes
 from evidence.outbox import Outbox
+from evidence.signing import ManifestSigner
 from evidence.snapshots import annotate, crop, encode_jpeg
 from evidence.store import ContentStore, atomic_write
 from evidence.types import ArtifactKind, EventState, EvidenceRecord, ViolationEvent
@@ -46,8 +47,17 @@ class PendingCase:
 
 
 class EvidenceLocker:
-    def __init__(self, store: ContentStore, outbox: Outbox, pre_roll_s: float, post_roll_s: float) -> None:
+    def __init__(
+        self,
+        store: ContentStore,
+        outbox: Outbox,
+        pre_roll_s: float,
+        post_roll_s: float,
+        signer: ManifestSigner | None = None,
+    ) -> None:
+        """``signer``: each manifest is signed, the signature stored as its own artifact right after it."""
         self.store = store
+        self.signer = signer
         self.outbox = outbox
         self.pre_roll_s = pre_roll_s
         self.post_roll_s = post_roll_s
@@ -195,7 +205,19 @@ class EvidenceLocker:
         manifest_bytes = canonical_bytes(manifest)
         manifest_record = self.store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
         atomic_write(self.cases_dir / event.id / "manifest.json", manifest_bytes)
-        return self.publish(dataclasses.replace(event, evidence=(*artifacts, manifest_record)))
+        sealed = [manifest_record]
+        if self.signer is not None:  # after the manifest: a crash between the two leaves a signature that fails
+            signature = self.signer.sign(manifest_bytes)
+            sealed.append(
+                self.store.put(
+                    signature,
+                    kind=ArtifactKind.MANIFEST_SIGNATURE,
+                    media_type="application/json",
+                    parent_sha256=manifest_record.sha256,
+                )
+            )
+            atomic_write(self.cases_dir / event.id / "manifest.sig", signature)
+        return self.publish(dataclasses.replace(event, evidence=(*artifacts, *sealed)))
 
     def publish(self, event: ViolationEvent) -> ViolationEvent:
         """Check the event against the wire schema and queue it for the API under its own key."""

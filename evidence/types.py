@@ -29,6 +29,7 @@ class ArtifactKind(StrEnum):
     CROP = "crop"
     PLATE_CROP = "plate_crop"
     MANIFEST = "manifest"
+    MANIFEST_SIGNATURE = "manifest_signature"  # Ed25519 over the manifest's bytes (evidence/signing.py)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from detectors.attributes.annotate import AttributeAnnotator
 from detectors.coco import LARGE_VEHICLES
 from evidence.locker import EvidenceLocker
 from evidence.outbox import Outbox
+from evidence.signing import ManifestSigner
 from evidence.store import ContentStore
 from evidence.types import ViolationEvent, ViolationKind
 from pipeline.analysis import CameraAnalysis
@@ -65,7 +66,13 @@ def build_parts(
     if camera.detect_on_zone_crops:
         crop_regions = sorted({rule.zone.bounding_xyxy for rule in rules})
     storage = config.storage
-    locker = EvidenceLocker(ContentStore(storage.evidence_dir), outbox, storage.pre_roll_s, storage.post_roll_s)
+    locker = EvidenceLocker(
+        ContentStore(storage.evidence_dir),
+        outbox,
+        storage.pre_roll_s,
+        storage.post_roll_s,
+        ManifestSigner.load_or_create(storage.signing_key),
+    )
     analysis = CameraAnalysis(
         tracker=Tracker(config.tracker, camera.fps),
         rules=rules,

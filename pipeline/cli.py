@@ -429,6 +429,7 @@ def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None) -> Any
     return Settings.from_env(
         database_url=args.database_url or (config.database.url if config else None),
         evidence_dir=args.evidence_dir or (config.storage.evidence_dir if config else None),
+        trusted_keys_dir=config.storage.signing_key.parent if config else None,
         timezone=config.timezone if config else None,
     )
 

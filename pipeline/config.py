@@ -316,6 +316,11 @@ class TrackerConfig(_Section):
 class StorageConfig(_Section):
     evidence_dir: Path = Field(Path("var/evidence"), description="Content-addressed evidence store.")
     outbox_path: Path = Field(Path("var/outbox.sqlite"), description="Pending pushes to the API.")
+    signing_key: Path = Field(
+        Path("var/keys/manifest_ed25519.pem"),
+        description="Ed25519 key that signs every manifest: made on first start (mode 0600) or your own; its public "
+        "half is written beside it as .pub for the API and for auditors.",
+    )
     pre_roll_s: float = Field(3.0, ge=0, le=60)
     post_roll_s: float = Field(3.0, ge=0, le=60)
 
@@ -486,7 +491,7 @@ def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:
         value = getattr(config.detector, key, None)
         if key in config.detector.model_fields_set and isinstance(value, Path) and not value.is_absolute():
             setattr(config.detector, key, base / value)
-    for name in ("evidence_dir", "outbox_path"):
+    for name in ("evidence_dir", "outbox_path", "signing_key"):
         value = getattr(config.storage, name)
         if not value.is_absolute():
             setattr(config.storage, name, base / value)

@@ -23,6 +23,7 @@ from pipeline.types import Frame
 logger = logging.getLogger(__name__)
 
 EventSink = Callable[[ViolationEvent], None]
+SEALS = (ArtifactKind.MANIFEST, ArtifactKind.MANIFEST_SIGNATURE)  # made anew for each set of artifacts
 
 
 @dataclass
@@ -159,7 +160,7 @@ class EvidenceStage:
         follows = opened.last
         # The update keeps every artifact sent so far (plate crops included) but the stills' own manifest.
         sent = () if follows is None else (*follows.evidence, *opened.later)
-        later = [r for r in sent if r.kind is not ArtifactKind.MANIFEST and r not in case.stills]
+        later = [r for r in sent if r.kind not in SEALS and r not in case.stills]
         try:
             return self.locker.seal(case, self.ring.snapshot(), self._record(), follows, later)
         except Exception as exc:  # the locker handles a full disk; anything else must not lose the violation

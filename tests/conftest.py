@@ -93,7 +93,11 @@ def key_header(payload: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def api_settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", evidence_dir=tmp_path / "evidence")
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}",
+        evidence_dir=tmp_path / "evidence",
+        trusted_keys_dir=tmp_path / "keys",
+    )
 
 
 @pytest.fixture
@@ -204,7 +208,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not DATA.is_dir():
         pytest.skip(f"real footage not found at {DATA}")
     root = tmp_path_factory.mktemp("chain")
-    settings = Settings(database_url=f"sqlite:///{root / 'api.db'}", evidence_dir=root / "evidence")
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'api.db'}", evidence_dir=root / "evidence", trusted_keys_dir=root / "keys"
+    )
     with LiveServer(settings) as live:
         config = write_sample_config(root, api_url=live.url)
         events_path = root / "events.jsonl"

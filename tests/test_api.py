@@ -273,3 +273,41 @@ def test_a_clip_that_arrives_after_the_decision_is_attached_but_the_record_stays
     body = client.get(f"/api/v1/tickets/{ticket['id']}").json()
     assert body["violation"]["plate"] is None and body["revision"] == 0 and body["status"] == "confirmed"
     assert [a["sha256"] for a in body["artifacts"]] == [clip.sha256]
+
+
+def test_signed_manifests_are_checked_and_the_trusted_keys_published(
+    client: TestClient, api_settings: Settings
+) -> None:
+    from evidence.signing import ManifestSigner, public_key_b64
+
+    store = ContentStore(api_settings.evidence_dir)
+    manifest_bytes = b'{"artifacts":[],"manifest_version":2}'
+    manifest = store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
+    signer = ManifestSigner.load_or_create(api_settings.trusted_keys_dir / "pipeline.pem")
+
+    def signature(data: bytes) -> dict[str, Any]:
+        return store.put(
+            signer.sign(data),
+            kind=ArtifactKind.MANIFEST_SIGNATURE,
+            media_type="application/json",
+            parent_sha256=manifest.sha256,
+        ).to_dict()
+
+    good = file_ticket(client, evidence=[manifest.to_dict(), signature(manifest_bytes)])
+    assert client.get(f"/api/v1/tickets/{good['id']}/integrity").json()["ok"] is True
+    assert client.get("/api/v1/keys").json() == [
+        {"key_id": signer.key_id, "algorithm": "Ed25519", "public_key": public_key_b64(signer.public_key)}
+    ]
+    # A signature stored intact (its own hash holds) but made over other bytes: the signature check names it.
+    payload = violation_payload(
+        "5d0c2c1e-0000-4000-8000-0000000000f1", evidence=[manifest.to_dict(), signature(b'{"swapped":1}')]
+    )
+    forged = client.post("/api/v1/tickets", json=payload, headers=key_header(payload)).json()
+    report = client.get(f"/api/v1/tickets/{forged['id']}/integrity").json()
+    assert report["ok"] is False and "different manifest" in report["problems"][0]
+    assert client.post(f"/api/v1/tickets/{forged['id']}/confirm", json=DECISION).status_code == 409
+    # The pipeline's key no longer trusted (its .pub removed): the good ticket's signature is not trusted either.
+    (api_settings.trusted_keys_dir / "pipeline.pub").unlink()
+    report = client.get(f"/api/v1/tickets/{good['id']}/integrity").json()
+    assert report["ok"] is False and "not a trusted key" in report["problems"][0]
+    assert client.get("/api/v1/keys").json() == []

@@ -12,6 +12,7 @@ import pytest
 
 from detectors.attributes.truck_cover import DEFAULT_HEAD_PATH
 from detectors.catalog import load_catalog
+from evidence.signing import trusted_keys, verify
 from pipeline.cli import main
 from pipeline.rules import overlap_of_smaller
 from tests.test_yolo_onnx import MODELS
@@ -58,7 +59,7 @@ def test_evidence_is_sealed_with_hashes_and_manifest(chain: dict[str, Any]) -> N
     store = chain["root"] / "evidence"
     for event in [e for e in chain["events"] if e["state"] == "start"]:
         kinds = [a["kind"] for a in event["evidence"]]
-        assert kinds == ["original_clip", "snapshot", "annotated_snapshot", "crop", "manifest"]
+        assert kinds == ["original_clip", "snapshot", "annotated_snapshot", "crop", "manifest", "manifest_signature"]
         for artifact in event["evidence"]:
             data = (store / "objects" / artifact["sha256"][:2] / artifact["sha256"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
@@ -68,7 +69,14 @@ def test_evidence_is_sealed_with_hashes_and_manifest(chain: dict[str, Any]) -> N
         assert end - start >= 4.0, "pre-roll plus post-roll"
         manifest = json.loads((store / "cases" / event["id"] / "manifest.json").read_bytes())
         listed = {a["sha256"] for a in manifest["artifacts"]}
-        assert listed == {a["sha256"] for a in event["evidence"][:-1]}
+        assert listed == {a["sha256"] for a in event["evidence"][:-2]}
+        signature = (store / "cases" / event["id"] / "manifest.sig").read_bytes()
+        assert hashlib.sha256(signature).hexdigest() == event["evidence"][-1]["sha256"]
+        assert verify(
+            (store / "cases" / event["id"] / "manifest.json").read_bytes(),
+            signature,
+            trusted_keys(chain["root"] / "keys"),
+        )
         provenance = manifest["provenance"]
         assert provenance["config_sha256"] == hashlib.sha256(chain["config"].read_bytes()).hexdigest()
         roles = {m["role"]: m for m in provenance["models"]}

@@ -40,7 +40,11 @@ def own_api(chain: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
     with sqlite3.connect(chain["root"] / "api.db") as source, sqlite3.connect(database) as copy:
         source.backup(copy)
     shutil.copytree(chain["root"] / "evidence", tmp_path / "evidence")
-    settings = Settings(database_url=f"sqlite:///{database}", evidence_dir=tmp_path / "evidence")
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        evidence_dir=tmp_path / "evidence",
+        trusted_keys_dir=chain["root"] / "keys",  # the chain's pipeline signed with its key there
+    )
     with LiveServer(settings) as live:
         yield {"url": live.url, "evidence": tmp_path / "evidence"}
 

@@ -24,7 +24,10 @@ pytestmark = [
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'api.db'}", evidence_dir=tmp_path / "evidence", alert_poll_s=0.2
+        database_url=f"sqlite:///{tmp_path / 'api.db'}",
+        evidence_dir=tmp_path / "evidence",
+        trusted_keys_dir=tmp_path / "keys",
+        alert_poll_s=0.2,
     )
     with LiveServer(settings) as server:
         yield server

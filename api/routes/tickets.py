@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api import crud
-from api.deps import SessionDep, SettingsDep, StoreDep, TicketDep
+from api.deps import SessionDep, SettingsDep, StoreDep, TicketDep, TrustedKeysDep
 from api.integrity import evidence_problems
 from api.models import DecisionAction, Ticket, TicketStatus
 from api.schemas import ArtifactPublic, DecisionCreate, IntegrityReport, TicketList, TicketPublic, ViolationCreate
-from evidence.store import ContentStore
 from evidence.types import ViolationKind
 from evidence.wire import MAX_SAFE_INT
 
@@ -80,16 +79,17 @@ def get_ticket(ticket: TicketDep) -> TicketPublic:
 @router.get(
     "/{ticket_id}/integrity", response_model=IntegrityReport, responses={404: {"description": "No such ticket"}}
 )
-def integrity(ticket: TicketDep, store: StoreDep) -> IntegrityReport:
-    """Re-hash every artifact of the ticket in the evidence store."""
-    problems = evidence_problems(store, ticket)
+def integrity(ticket: TicketDep, store: StoreDep, trusted: TrustedKeysDep) -> IntegrityReport:
+    """Re-hash every artifact of the ticket in the evidence store; check each manifest signature."""
+    problems = evidence_problems(store, ticket, trusted)
     return IntegrityReport(ok=not problems, checked=len(ticket.artifacts), problems=problems)
 
 
 def _decide(
-    ticket: Ticket, body: DecisionCreate, action: DecisionAction, session: SessionDep, store: ContentStore
+    ticket: Ticket, body: DecisionCreate, action: DecisionAction, session: SessionDep, problems: list[str]
 ) -> TicketPublic:
-    if action is DecisionAction.CONFIRM and (problems := evidence_problems(store, ticket)):
+    """``problems``: the evidence's integrity problems (a confirm is refused while there are any)."""
+    if problems:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             "evidence failed its integrity check, so it cannot support a penalty: " + "; ".join(problems),
@@ -110,13 +110,15 @@ DECISION_RESPONSES: dict[int | str, dict[str, str]] = {
 
 
 @router.post("/{ticket_id}/confirm", response_model=TicketPublic, responses=DECISION_RESPONSES)
-def confirm(ticket: TicketDep, body: DecisionCreate, session: SessionDep, store: StoreDep) -> TicketPublic:
+def confirm(
+    ticket: TicketDep, body: DecisionCreate, session: SessionDep, store: StoreDep, trusted: TrustedKeysDep
+) -> TicketPublic:
     """Officer confirms the AI candidate is a violation (the legally required human review). Refused while any
-    of its evidence fails its hash."""
-    return _decide(ticket, body, DecisionAction.CONFIRM, session, store)
+    of its evidence fails its hash or a manifest signature fails."""
+    return _decide(ticket, body, DecisionAction.CONFIRM, session, evidence_problems(store, ticket, trusted))
 
 
 @router.post("/{ticket_id}/reject", response_model=TicketPublic, responses=DECISION_RESPONSES)
-def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep, store: StoreDep) -> TicketPublic:
+def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep) -> TicketPublic:
     """Officer rejects the AI candidate (false alarm, not a violation, duplicate …) with a reason."""
-    return _decide(ticket, body, DecisionAction.REJECT, session, store)
+    return _decide(ticket, body, DecisionAction.REJECT, session, [])

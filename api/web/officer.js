@@ -14,7 +14,7 @@ const I18N = {
     kinds: { muck_truck: "渣土车未密闭", street_stall: "占道经营", shared_bike_misparked: "共享单车乱停放" },
     statuses: { pending_review: "待审核", confirmed: "已确认违法", rejected: "已驳回" },
     actions: { confirm: "确认", reject: "驳回" },
-    artifacts: { original_clip: "原始视频", snapshot: "原始截图", annotated_snapshot: "标注截图", crop: "目标截图", plate_crop: "车牌截图", manifest: "证据清单" },
+    artifacts: { original_clip: "原始视频", snapshot: "原始截图", annotated_snapshot: "标注截图", crop: "目标截图", plate_crop: "车牌截图", manifest: "证据清单", manifest_signature: "清单签名" },
   },
   en: {
     title: "Non-site enforcement · Review queue", officer: "Officer", officerPlaceholder: "Officer name / ID",
@@ -29,7 +29,7 @@ const I18N = {
     kinds: { muck_truck: "Uncovered muck truck", street_stall: "Street stall", shared_bike_misparked: "Misparked shared bike" },
     statuses: { pending_review: "Pending review", confirmed: "Confirmed", rejected: "Rejected" },
     actions: { confirm: "confirmed", reject: "rejected" },
-    artifacts: { original_clip: "Original clip", snapshot: "Snapshot", annotated_snapshot: "Annotated", crop: "Object crop", plate_crop: "Plate crop", manifest: "Manifest" },
+    artifacts: { original_clip: "Original clip", snapshot: "Snapshot", annotated_snapshot: "Annotated", crop: "Object crop", plate_crop: "Plate crop", manifest: "Manifest", manifest_signature: "Manifest signature" },
   },
 };
 
