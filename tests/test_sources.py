@@ -242,3 +242,29 @@ def test_the_bgr_converter_gives_what_pyav_gives_and_follows_a_size_change(tmp_p
                 assert image.shape == (size[1], size[0], 3) and image.dtype == np.uint8
                 assert image.flags["C_CONTIGUOUS"]
                 assert np.array_equal(image, frame.to_ndarray(format="bgr24"))
+
+
+def test_a_stream_whose_packets_never_give_a_picture_ends_its_session() -> None:
+    """Heartbeats follow packets, so without this check a stream that demuxes but never decodes would stay
+    "online" with nothing analysed."""
+    import time
+
+    from pipeline.sources.rtsp_capture import NO_PICTURE, CaptureSettings, NothingDecodes, _Analysed, classify
+    from pipeline.sources.stream_url import parse_stream_url
+
+    class Undecodable:
+        is_keyframe = True
+
+        def decode(self) -> list[object]:
+            return []  # what a damaged or unsupported bitstream gives
+
+    settings = CaptureSettings(
+        url=parse_stream_url("rtsp://127.0.0.1:8554/cam"), fps=1.0, transport="tcp", open_timeout_s=0.0,
+        read_timeout_s=1.0, send_packets=False, stall_timeout_s=0.2,
+    )  # fmt: skip
+    analysed = _Analysed(settings, stream=None, conn=None)  # type: ignore[arg-type]
+    analysed.packet(Undecodable(), 0.0)  # within the stall timeout: nothing said yet
+    time.sleep(0.3)
+    with pytest.raises(NothingDecodes, match="no picture was decoded") as raised:
+        analysed.packet(Undecodable(), 0.04)  # keyframes 40 ms apart: the limit is the stall timeout and 40 ms
+    assert classify(raised.value) == NO_PICTURE
