@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -144,13 +145,26 @@ def _amend(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket
     # Evidence only grows, whatever happens to the record: a live camera's clip arrives in an update seconds
     # after its ticket was filed, possibly after an officer decided on the stills; the auditor still gets it.
     known = {(a.sha256, a.kind) for a in ticket.artifacts}
-    for artifact in _artifacts(record.evidence):
-        if (artifact.sha256, artifact.kind) not in known:
-            artifact.ticket_id = ticket.id
-            session.add(artifact)
+    if new := [a for a in _artifacts(record.evidence) if (a.sha256, a.kind) not in known]:
+        _attach(session, ticket, new)
     if not applied:
         return ticket, Outcome.AFTER_DECISION if ticket.status != TicketStatus.PENDING_REVIEW.value else Outcome.STALE
     return ticket, Outcome.APPLIED
+
+
+def _attach(session: Session, ticket: Ticket, artifacts: list[Artifact]) -> None:
+    """Add artifacts to the ticket; one a concurrent event attached a moment ago is skipped, not an error (the
+    clip's update and the end carry the same new clip, and may arrive together)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = [
+        {c: getattr(a, c) for c in ("kind", "sha256", "bytes", "media_type", "parent_sha256")}
+        | {"ticket_id": ticket.id}
+        for a in artifacts
+    ]
+    session.execute(
+        insert(Artifact).values(rows).on_conflict_do_nothing(index_elements=["ticket_id", "sha256", "kind"])
+    )
+    session.expire(ticket, ["artifacts"])
 
 
 def _iso(moment: datetime | None) -> str | None:

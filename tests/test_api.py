@@ -311,3 +311,37 @@ def test_signed_manifests_are_checked_and_the_trusted_keys_published(
     report = client.get(f"/api/v1/tickets/{good['id']}/integrity").json()
     assert report["ok"] is False and "not a trusted key" in report["problems"][0]
     assert client.get("/api/v1/keys").json() == []
+
+
+def test_two_events_racing_in_with_the_same_new_clip_attach_it_once(api_settings: Settings) -> None:
+    """The clip's update and the end carry the same new clip; the second to commit read the ticket before the
+    first did (its list of known artifacts is stale). Its insert of the clip must not fail the request."""
+    from api import crud
+    from api.db import make_engine, migrate, session_factory
+    from evidence.wire import ViolationWire
+
+    engine = make_engine(api_settings.database_url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    clip = {
+        "kind": "original_clip",
+        "sha256": "c" * 64,
+        "storage_key": "c" * 64,
+        "bytes": 10,
+        "media_type": "video/mp4",
+    }
+    steps: list[dict[str, Any]] = [
+        {},
+        {"key": f"{make_event().id}:1:update", "state": "update", "revision": 1, "evidence": [clip]},
+        {"key": f"{make_event().id}:2:end", "state": "end", "revision": 2, "evidence": [clip]},
+    ]
+    start, update, end = (ViolationWire.model_validate(violation_payload(**fields)) for fields in steps)
+    with sessions() as first, sessions() as second:
+        crud.apply_event(first, key=start.key, record=start)
+        stale = crud.get_by_violation_id(second, violation_id=start.id)
+        assert stale is not None and stale.artifacts == []  # read before the clip arrived
+        crud.apply_event(first, key=update.key, record=update)
+        ticket, outcome = crud.apply_event(second, key=end.key, record=end)
+        assert outcome is crud.Outcome.APPLIED and ticket.state == "ended"
+        assert [a.sha256 for a in ticket.artifacts] == ["c" * 64]
+    engine.dispose()
