@@ -204,9 +204,9 @@ class EvidenceLocker:
         manifest = build_manifest(event, tuple(artifacts)) | ({"notes": event.notes} if event.notes else {})
         manifest_bytes = canonical_bytes(manifest)
         manifest_record = self.store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
-        atomic_write(self.cases_dir / event.id / "manifest.json", manifest_bytes)
         sealed = [manifest_record]
-        if self.signer is not None:  # after the manifest: a crash between the two leaves a signature that fails
+        case_dir = self.cases_dir / event.id
+        if self.signer is not None:  # both in the store first; the case folder's copies follow
             signature = self.signer.sign(manifest_bytes)
             sealed.append(
                 self.store.put(
@@ -216,7 +216,12 @@ class EvidenceLocker:
                     parent_sha256=manifest_record.sha256,
                 )
             )
-            atomic_write(self.cases_dir / event.id / "manifest.sig", signature)
+        # A crash between the two copies must not leave a new manifest beside the old one's signature: the old
+        # signature goes first, so the folder holds a matching pair, or a manifest that says it is unsigned.
+        (case_dir / "manifest.sig").unlink(missing_ok=True)
+        atomic_write(case_dir / "manifest.json", manifest_bytes)
+        if self.signer is not None:
+            atomic_write(case_dir / "manifest.sig", signature)
         return self.publish(dataclasses.replace(event, evidence=(*artifacts, *sealed)))
 
     def publish(self, event: ViolationEvent) -> ViolationEvent:

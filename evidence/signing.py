@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -79,8 +79,8 @@ class ManifestSigner:
                 fh.flush()
                 os.fsync(fh.fileno())
         signer = cls.load(path)
-        public = public_key_path(path)
-        if not public.exists():  # the half the API publishes and auditors check with
+        public = public_key_path(path)  # the half the API trusts and auditors check with: always the key in use
+        if not public.exists() or public.read_bytes() != signer.public_pem():
             atomic_write(public, signer.public_pem())
         return signer
 
@@ -95,7 +95,7 @@ class ManifestSigner:
             raise SigningKeyError(f"the signing key {path} is readable by others (mode {oct(mode & 0o777)}); chmod 600")
         try:
             key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise SigningKeyError(f"{path} is not an unencrypted PEM private key: {exc}") from exc
         if not isinstance(key, Ed25519PrivateKey):
             raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
@@ -127,7 +127,7 @@ def trusted_keys(folder: Path) -> dict[str, Ed25519PublicKey]:
     for path in sorted(folder.glob("*.pub")) if folder.is_dir() else []:
         try:
             key = serialization.load_pem_public_key(path.read_bytes())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, UnsupportedAlgorithm) as exc:
             raise SigningKeyError(f"{path} is not a readable PEM public key: {exc}") from exc
         if not isinstance(key, Ed25519PublicKey):
             raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 public key")
@@ -138,12 +138,15 @@ def trusted_keys(folder: Path) -> dict[str, Ed25519PublicKey]:
 def verify(manifest: bytes, signature_document: bytes, trusted: dict[str, Ed25519PublicKey]) -> str:
     """Check ``signature_document`` over ``manifest`` with a key from ``trusted`` (by key id); returns the key id.
 
-    A key carried inside the document is never trusted by itself: it only has to agree with the trusted one."""
+    The public key carried inside the document is for readers without the API; it is never used here (only the
+    trusted key of that id is)."""
     try:
         doc = json.loads(signature_document)
-        algorithm, kid, digest, sig = doc["algorithm"], doc["key_id"], doc["manifest_sha256"], doc["signature"]
+        algorithm, kid, digest, sig = (doc[k] for k in ("algorithm", "key_id", "manifest_sha256", "signature"))
     except (ValueError, KeyError, TypeError) as exc:
-        raise SignatureError(f"the signature document cannot be read: {exc}") from exc
+        raise SignatureError(f"the signature document cannot be read: {exc!r}") from exc
+    if not all(isinstance(v, str) for v in (algorithm, kid, digest, sig)):
+        raise SignatureError("the signature document's fields must be strings")
     if algorithm != ALGORITHM:
         raise SignatureError(f"unsupported signature algorithm {algorithm!r}")
     if digest != hashlib.sha256(manifest).hexdigest():

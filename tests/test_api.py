@@ -278,34 +278,50 @@ def test_a_clip_that_arrives_after_the_decision_is_attached_but_the_record_stays
 def test_signed_manifests_are_checked_and_the_trusted_keys_published(
     client: TestClient, api_settings: Settings
 ) -> None:
+    from evidence.manifest import canonical_bytes
     from evidence.signing import ManifestSigner, public_key_b64
 
     store = ContentStore(api_settings.evidence_dir)
-    manifest_bytes = b'{"artifacts":[],"manifest_version":2}'
-    manifest = store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
     signer = ManifestSigner.load_or_create(api_settings.trusted_keys_dir / "pipeline.pem")
+    snapshot = store.put(b"\xff\xd8 the key frame", kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
+    other_still = store.put(b"\xff\xd8 another frame", kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
 
-    def signature(data: bytes) -> dict[str, Any]:
-        return store.put(
-            signer.sign(data),
+    def sealed(violation_id: str, signed_bytes: bytes | None = None) -> list[dict[str, Any]]:
+        """A snapshot, the manifest listing it, and a signature (over ``signed_bytes`` when given)."""
+        document = {"violation": {"id": violation_id}, "artifacts": [snapshot.to_dict()], "manifest_version": 2}
+        manifest_bytes = canonical_bytes(document)
+        manifest = store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
+        signature = store.put(
+            signer.sign(manifest_bytes if signed_bytes is None else signed_bytes),
             kind=ArtifactKind.MANIFEST_SIGNATURE,
             media_type="application/json",
             parent_sha256=manifest.sha256,
-        ).to_dict()
+        )
+        return [snapshot.to_dict(), manifest.to_dict(), signature.to_dict()]
 
-    good = file_ticket(client, evidence=[manifest.to_dict(), signature(manifest_bytes)])
-    assert client.get(f"/api/v1/tickets/{good['id']}/integrity").json()["ok"] is True
+    def filed(violation_id: str, evidence: list[dict[str, Any]]) -> dict[str, Any]:
+        payload = violation_payload(violation_id, evidence=evidence)
+        response = client.post("/api/v1/tickets", json=payload, headers=key_header(payload))
+        assert response.status_code == 201, response.text
+        report: dict[str, Any] = client.get(f"/api/v1/tickets/{response.json()['id']}/integrity").json()
+        return report | {"id": response.json()["id"]}
+
+    ids = [f"5d0c2c1e-0000-4000-8000-0000000000f{i}" for i in range(6)]
+    good = filed(ids[0], sealed(ids[0]))
+    assert good["ok"] is True, good
     assert client.get("/api/v1/keys").json() == [
         {"key_id": signer.key_id, "algorithm": "Ed25519", "public_key": public_key_b64(signer.public_key)}
     ]
-    # A signature stored intact (its own hash holds) but made over other bytes: the signature check names it.
-    payload = violation_payload(
-        "5d0c2c1e-0000-4000-8000-0000000000f1", evidence=[manifest.to_dict(), signature(b'{"swapped":1}')]
-    )
-    forged = client.post("/api/v1/tickets", json=payload, headers=key_header(payload)).json()
-    report = client.get(f"/api/v1/tickets/{forged['id']}/integrity").json()
-    assert report["ok"] is False and "different manifest" in report["problems"][0]
+    # Each way the database could be edited around intact files gets its own named problem.
+    forged = filed(ids[1], sealed(ids[1], signed_bytes=b'{"swapped":1}'))  # signed over other bytes
+    assert forged["ok"] is False and "different manifest" in forged["problems"][0]
     assert client.post(f"/api/v1/tickets/{forged['id']}/confirm", json=DECISION).status_code == 409
+    borrowed = filed(ids[2], sealed(ids[0]))  # another case's signed manifest attached to this ticket
+    assert any("signed for another violation" in p for p in borrowed["problems"]), borrowed
+    added = filed(ids[3], [*sealed(ids[3]), other_still.to_dict()])  # a still no signed manifest lists
+    assert added["problems"] == [f"snapshot {other_still.sha256[:12]}… is not listed in any signed manifest"]
+    unsigned = filed(ids[4], sealed(ids[4])[:2])  # the signature row dropped
+    assert len(unsigned["problems"]) == 1 and "is not signed by a trusted key" in unsigned["problems"][0]
     # The pipeline's key no longer trusted (its .pub removed): the good ticket's signature is not trusted either.
     (api_settings.trusted_keys_dir / "pipeline.pub").unlink()
     report = client.get(f"/api/v1/tickets/{good['id']}/integrity").json()

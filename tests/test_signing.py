@@ -96,3 +96,22 @@ def test_the_locker_signs_every_manifest_it_seals(tmp_path: Path) -> None:
     case = tmp_path / "store" / "cases" / make_event().id
     assert (case / "manifest.json").read_bytes() == manifest_bytes
     assert (case / "manifest.sig").read_bytes() == store.read_verified(signature["sha256"])
+
+
+@pytest.mark.parametrize("field", ["key_id", "signature", "manifest_sha256", "algorithm"])
+@pytest.mark.parametrize("value", [["a list"], 7, None])
+def test_a_signature_document_with_fields_of_the_wrong_type_is_refused_by_name(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    signer = ManifestSigner.load_or_create(tmp_path / "k.pem")
+    doc = json.loads(signer.sign(MANIFEST)) | {field: value}
+    with pytest.raises(SignatureError):  # never a TypeError (a 500 in the API)
+        verify(MANIFEST, json.dumps(doc).encode(), trusted_keys(tmp_path))
+
+
+def test_a_replaced_key_gets_its_own_public_half(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.pem"
+    first = ManifestSigner.load_or_create(path)
+    path.unlink()  # the operator brings another key
+    second = ManifestSigner.load_or_create(path)
+    assert second.key_id != first.key_id and list(trusted_keys(tmp_path)) == [second.key_id]
