@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.settings import Settings
 from evidence.manifest import build_manifest, canonical_bytes
+from evidence.signing import ManifestSigner
 from evidence.store import ContentStore
 from evidence.types import ArtifactKind, EventState, ViolationKind
 from pipeline.cli import main
@@ -21,17 +22,24 @@ from tests.conftest import DATA, REPO, key_header, make_event, needs_data, viola
 DECISION = {"actor": "officer-007", "reason": "load visible from the gantry camera"}
 
 
-def _truck_ticket(client: TestClient, store: ContentStore, violation_id: str, label_class: str) -> dict[str, Any]:
+def _truck_ticket(
+    client: TestClient, store: ContentStore, keys: Path, violation_id: str, label_class: str
+) -> dict[str, Any]:
     """A muck-truck ticket whose key frame is a real labelled truck photo, boxed as labelled, with its sealed
     manifest; then an update from a later frame, where the truck has moved on."""
     (label,) = [x for x in load_labels(DATA) if x.cls == label_class][:1]
     assert label.box is not None
     record = store.put((DATA / label.file).read_bytes(), kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
     start = make_event(violation_id, kind=ViolationKind.MUCK_TRUCK, label="truck", box=label.box)
-    manifest = store.put(
-        canonical_bytes(build_manifest(start, (record,))), kind=ArtifactKind.MANIFEST, media_type="application/json"
+    manifest_bytes = canonical_bytes(build_manifest(start, (record,)))
+    manifest = store.put(manifest_bytes, kind=ArtifactKind.MANIFEST, media_type="application/json")
+    signature = store.put(  # signed as the locker signs, with a key the API trusts
+        ManifestSigner.load_or_create(keys / "pipeline.pem").sign(manifest_bytes),
+        kind=ArtifactKind.MANIFEST_SIGNATURE,
+        media_type="application/json",
+        parent_sha256=manifest.sha256,
     )
-    payload = start.to_dict() | {"evidence": [record.to_dict(), manifest.to_dict()]}
+    payload = start.to_dict() | {"evidence": [record.to_dict(), manifest.to_dict(), signature.to_dict()]}
     response = client.post("/api/v1/tickets", json=payload, headers=key_header(payload))
     assert response.status_code == 201, response.text
     moved = tuple(v + 300 for v in label.box)
@@ -47,9 +55,15 @@ def test_confirmed_and_rejected_tickets_become_labelled_boxes_the_trainer_uses(
     client: TestClient, api_settings: Settings, tmp_path: Path, capsys
 ) -> None:
     store = ContentStore(api_settings.evidence_dir)
-    uncovered = _truck_ticket(client, store, "11111111-0000-0000-0000-000000000001", "truck_loaded_uncovered")
-    covered = _truck_ticket(client, store, "11111111-0000-0000-0000-000000000002", "truck_covered_net")
-    _truck_ticket(client, store, "11111111-0000-0000-0000-000000000003", "truck_covered_tarp")  # not reviewed
+    uncovered = _truck_ticket(
+        client, store, api_settings.trusted_keys_dir, "11111111-0000-0000-0000-000000000001", "truck_loaded_uncovered"
+    )
+    covered = _truck_ticket(
+        client, store, api_settings.trusted_keys_dir, "11111111-0000-0000-0000-000000000002", "truck_covered_net"
+    )
+    _truck_ticket(
+        client, store, api_settings.trusted_keys_dir, "11111111-0000-0000-0000-000000000003", "truck_covered_tarp"
+    )  # not reviewed
     assert client.post(f"/api/v1/tickets/{uncovered['id']}/confirm", json=DECISION).status_code == 200
     assert client.post(f"/api/v1/tickets/{covered['id']}/reject", json=DECISION).status_code == 200
     out = tmp_path / "export"
