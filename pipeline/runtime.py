@@ -1,14 +1,16 @@
 """The staged runtime: every camera of a config at once, each in three stages joined by bounded queues.
 
 ```
-capture (thread per camera)    analysis (one thread, shared detector)            evidence (thread per camera)
- source ─ ring ─ frames ─▶ detect_batch (all cameras) ─▶ track ─▶ steps ─▶ rules ─events─▶ seal ─▶ outbox
+capture (thread per camera)    detection (one thread)           analysis (one thread)    evidence (thread per camera)
+ source ─ ring ─ frames ─▶ detect_batch (all cameras) ─batch─▶ track ─▶ steps ─▶ rules ─events─▶ seal ─▶ outbox
 ```
 
 - A file source is read as fast as analysis takes its frames (every analysed frame is kept: the capture
   queue blocks); a live source keeps only the latest frames (the oldest is dropped and counted).
 - The detector runs once per batch of frames from every camera (and their zone crops), so one model serves
-  however many cameras there are.
+  however many cameras there are. Detection and the rest of the analysis are two threads with one batch
+  between them: ONNX Runtime works without the interpreter lock, so the next batch is detected while the
+  last one is tracked and ruled on (each camera's frames still pass both in order).
 - Only frozen, picklable values cross a stage: :class:`~pipeline.types.Frame`, detections, violation events,
   the record stream's :class:`~evidence.clips.RecordStreamParams`. The threads here are the ``local`` engine;
   a capture stage can become its own supervised process, and a camera's analysis and evidence a remote actor,
@@ -29,12 +31,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
 
-from detectors.base import Detector
+from detectors.base import Detector, Image
+from detectors.types import Detections
 from evidence.locker import EvidenceLocker, PlateStill
 from evidence.types import EventState, ViolationEvent
 from pipeline.analysis import CameraAnalysis, StageTimes
 from pipeline.coverage import AnalysedTime, WindowCoverage
 from pipeline.evidence_stage import EventSink, EvidenceStage
+from pipeline.regions import Offset
 from pipeline.ring_buffer import PacketRingBuffer
 from pipeline.sources.base import FrameSource, SourceError
 from pipeline.sources.rtsp import ChannelHealth, RtspSource
@@ -50,6 +54,26 @@ class _End:
 
 
 END: Final = _End()
+
+
+class _RestFailed(Exception):
+    """The detection loop stops because the rest of the analysis failed (the cause is chained)."""
+
+
+@dataclass(frozen=True)
+class _Detected:
+    """A detected batch on its way from detection to the rest of the analysis."""
+
+    plans: list[tuple[_Camera, Frame, list[Image], list[Offset]]]
+    results: list[Detections]
+    per_image_s: float
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """A camera whose frames have all been handed over: its open violations end once they are analysed."""
+
+    camera: _Camera
 
 
 @dataclass(frozen=True)
@@ -193,6 +217,7 @@ class Runtime:
         self._cameras_lock = threading.Lock()  # the camera list changes on add_camera / remove_camera
         self._joining: queue.SimpleQueue[_Camera] = queue.SimpleQueue()  # added cameras the analysis takes up
         self._analysing = False
+        self._rest_failure: Exception | None = None  # a bug after detection: the detection stops too
 
     # ------------------------------------------------------------ control
     def start(self) -> None:
@@ -364,21 +389,34 @@ class Runtime:
 
     # ------------------------------------------------------------ analysis
     def _analyse(self, active: list[_Camera]) -> None:
+        """Detection on this thread; the rest of the analysis on a second one, one batch behind."""
+        handoff: queue.Queue[_Detected | _Ended | None] = queue.Queue(maxsize=1)
+        rest = threading.Thread(target=self._analyse_rest, args=(handoff,), name="analysis-rest", daemon=True)
+        rest.start()
         try:
-            self._analysis_loop(active)
+            self._detection_loop(active, handoff)
         except Exception as exc:  # a bug here must not leave every other stage waiting for ever
-            logger.exception("the analysis stage failed")
+            if not isinstance(exc, _RestFailed):
+                logger.exception("the analysis stage failed")
             self._analysis_failed.set()
             self._stopping.set()
+            handoff.put(None)
+            rest.join()  # nothing else analyses these cameras now
             self._take_up_added(active)  # cameras added meanwhile wait for their END too
+            cause = exc.__cause__ if isinstance(exc, _RestFailed) else exc
             for camera in active:
-                camera.fail(f"analysis stage failed: {exc!r}")
+                camera.fail(f"analysis stage failed: {cause!r}")
                 self._finish(camera)
+        else:
+            handoff.put(None)
+            rest.join()
 
-    def _analysis_loop(self, active: list[_Camera]) -> None:
-        """Until every camera's capture has ended: batches of frames across cameras, round-robin."""
+    def _detection_loop(self, active: list[_Camera], handoff: queue.Queue[_Detected | _Ended | None]) -> None:
+        """Until every camera's capture has ended: batches of frames across cameras, round-robin, detected."""
         turn = 0
         while self._take_up_added(active):
+            if self._rest_failure is not None:
+                raise _RestFailed() from self._rest_failure
             batch: list[tuple[_Camera, Frame]] = []
             for step in range(len(active)):
                 camera = active[(turn + step) % len(active)]
@@ -387,20 +425,23 @@ class Runtime:
                 except queue.Empty:
                     continue
                 if isinstance(item, _End):
-                    self._finish(camera)
+                    if batch:
+                        self._detect(batch, handoff)
+                    handoff.put(_Ended(camera))
                     active.remove(camera)
+                    batch = []
                     break  # the list changed: start a new round
                 batch.append((camera, item))
                 if len(batch) >= self.max_batch:
                     break
             turn += 1
             if batch:
-                self._analyse_batch(batch)
+                self._detect(batch, handoff)
             elif active:
                 with self._wake:
                     self._wake.wait(timeout=0.05)
 
-    def _analyse_batch(self, batch: list[tuple[_Camera, Frame]]) -> None:
+    def _detect(self, batch: list[tuple[_Camera, Frame]], handoff: queue.Queue[_Detected | _Ended | None]) -> None:
         plans = [(camera, frame, *camera.parts.analysis.plan(frame)) for camera, frame in batch]
         images = [image for _, _, planned, _ in plans for image in planned]
         start = time.perf_counter()
@@ -411,12 +452,31 @@ class Runtime:
                 camera.fail(f"detector failed: {exc!r}")
             logger.exception("detector failed on a batch of %d images", len(images))
             return
-        per_image_s = (time.perf_counter() - start) / max(len(images), 1)
+        handoff.put(_Detected(plans, results, (time.perf_counter() - start) / max(len(images), 1)))
+
+    def _analyse_rest(self, handoff: queue.Queue[_Detected | _Ended | None]) -> None:
+        """Track, steps and rules for each detected batch, in order; a camera's end once its frames are done.
+        After a bug here the detection stops; batches still coming are dropped and cameras still end."""
+        while (item := handoff.get()) is not None:
+            if isinstance(item, _Ended):
+                if self._rest_failure is not None:
+                    item.camera.fail(f"analysis stage failed: {self._rest_failure!r}")
+                self._finish(item.camera)
+            elif self._rest_failure is None:
+                try:
+                    self._analyse_batch(item)
+                except Exception as exc:
+                    logger.exception("the analysis stage failed")
+                    self._rest_failure = exc
+                    with self._wake:
+                        self._wake.notify_all()
+
+    def _analyse_batch(self, detected: _Detected) -> None:
         position = 0
-        for camera, frame, planned, offsets in plans:
-            mine = results[position : position + len(planned)]
+        for camera, frame, planned, offsets in detected.plans:
+            mine = detected.results[position : position + len(planned)]
             position += len(planned)
-            camera.times.add("detect", per_image_s * len(planned))
+            camera.times.add("detect", detected.per_image_s * len(planned))
             try:
                 events = camera.parts.analysis.analyse(frame, mine, offsets)
             except Exception as exc:

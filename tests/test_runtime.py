@@ -4,6 +4,7 @@ health, stop(), a failing camera, and the live-source drop policy."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,48 @@ def test_a_crash_in_the_analysis_stage_fails_every_camera_instead_of_hanging(tmp
     assert runtime.join(timeout_s=30), "every stage ended"
     health = runtime.health()["cam"]
     assert health.state is CameraState.FAILED and "a bug in planning" in (health.error or "")
+
+
+def test_the_next_batch_is_detected_while_the_last_one_is_analysed(tmp_path: Path) -> None:
+    """Detection runs one batch ahead of tracking and rules: the analysis of frame 0 waits here until the
+    detector has been asked about frame 1, which one thread doing both in turn could never do."""
+    parts = camera_parts(VideoFileSource("cam", write_clip(tmp_path / "c.mp4", seconds=2), fps=2.0), tmp_path, 2.0)
+    second_call = threading.Event()
+
+    def script(call: int) -> list[tuple[float, float, float, float]]:
+        if call == 1:
+            second_call.set()
+        return []
+
+    detector = ScriptedDetector(script)
+    waited: list[bool] = []
+
+    def analysed(camera_id: str) -> None:
+        if not waited:
+            waited.append(second_call.wait(timeout=10))
+
+    health = Runtime([parts], detector, max_batch=1, on_analysed=analysed).run()["cam"]
+    assert waited == [True], "frame 1 was detected while frame 0 was still being analysed"
+    assert health.state is CameraState.FINISHED and health.analysed == health.frames_in == detector.calls
+
+
+def test_a_crash_after_detection_fails_every_camera_and_each_still_ends(tmp_path: Path) -> None:
+    cameras = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        root.mkdir()
+        cameras.append(camera_parts(VideoFileSource(name, write_clip(root / "c.mp4"), fps=2.0), root, 2.0))
+    sealed: list[ViolationEvent] = []
+    for parts in cameras:
+        parts.sinks.append(sealed.append)
+
+    def broken(camera_id: str) -> None:
+        raise RuntimeError("a bug after the rules")
+
+    runtime = Runtime(cameras, ScriptedDetector(lambda call: [BOX]), queue_frames=1, on_analysed=broken)
+    runtime.start()
+    assert runtime.join(timeout_s=30), "every stage ended"
+    health = runtime.health()
+    assert {h.state for h in health.values()} == {CameraState.FAILED}
+    assert all("a bug after the rules" in (h.error or "") for h in health.values())
+    assert all(h.analysed <= 1 for h in health.values()), "nothing was analysed after the failure"
