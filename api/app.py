@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from api.db import make_engine, migrate, session_factory
 from api.errors import validation_error
 from api.limits import BodySizeLimit
-from api.routes import alerts, channels, evidence, keys, tickets
+from api.routes import alerts, auth, channels, evidence, keys, tickets, users
 from api.settings import Settings
 from evidence.store import ContentStore
 
@@ -38,6 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(alerts.router)
     app.include_router(keys.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

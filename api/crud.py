@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -10,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.accounts import camera_clause
 from api.models import Artifact, Decision, DecisionAction, Ticket, TicketStatus, ViolationEventRow, ViolationState
 from evidence.types import EventState
 from evidence.wire import ArtifactWire, ViolationWire
@@ -177,10 +179,12 @@ def list_tickets(
     status: TicketStatus | None = None,
     kind: str | None = None,
     camera: str | None = None,
+    cameras: Sequence[str] = ("*",),
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[int, list[Ticket]]:
-    query = select(Ticket)
+    """``cameras``: the reader's camera patterns; tickets of other cameras are not there for them."""
+    query = select(Ticket).where(camera_clause(Ticket.camera, cameras))
     if status is not None:
         query = query.where(Ticket.status == status.value)
     if kind is not None:
@@ -192,8 +196,11 @@ def list_tickets(
     return total, list(rows)
 
 
-def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, actor: str) -> Ticket:
-    """Record an officer's confirm or reject. A ticket is decided once; a second decision is refused."""
+def decide(
+    session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, actor: str, actor_role: str
+) -> Ticket:
+    """Record an officer's confirm or reject (``actor``: the signed-in user). A ticket is decided once; a second
+    decision is refused."""
     new_status = TicketStatus.CONFIRMED if action is DecisionAction.CONFIRM else TicketStatus.REJECTED
     # Conditional update: of two concurrent decisions exactly one matches the pending status.
     result = session.execute(
@@ -205,7 +212,9 @@ def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: 
         session.rollback()
         session.refresh(ticket)
         raise AlreadyDecided(ticket)
-    session.add(Decision(ticket_id=ticket.id, action=action.value, reason=reason.strip(), actor=actor.strip()))
+    session.add(
+        Decision(ticket_id=ticket.id, action=action.value, reason=reason.strip(), actor=actor, actor_role=actor_role)
+    )
     session.commit()
     session.refresh(ticket)
     return ticket

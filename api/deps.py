@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import crud
-from api.models import Ticket
+from api import crud, tokens
+from api.accounts import Role, sees
+from api.models import Ticket, User
 from api.settings import Settings
 from evidence import signing
 from evidence.store import ContentStore
@@ -46,12 +49,77 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
 
 
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+TOKEN_COOKIE = "nonsite_token"  # set at sign-in for the pages' images, clips and alert stream (GET only)
+
+
+def _unauthorised(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _current_user(
+    request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(_bearer)]
+) -> User:
+    """The signed-in user: a valid token of an existing, enabled account (role and cameras as stored now).
+    The sign-in cookie stands in for the header on GET requests only (so no other site can make a browser
+    confirm or reject anything)."""
+    if token is None and request.method in ("GET", "HEAD"):
+        token = request.cookies.get(TOKEN_COOKIE)
+    if token is None:
+        raise _unauthorised("sign in first: POST /api/v1/auth/token, then send 'Authorization: Bearer TOKEN'")
+    try:
+        name = tokens.subject(token, settings.secret)
+    except tokens.TokenError as exc:
+        raise _unauthorised(str(exc)) from exc
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None or user.disabled:
+        raise _unauthorised("this account is disabled or no longer exists")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "Not signed in, or the token is expired, invalid or of a disabled account"},
+    403: {"description": "The user's role may not do this"},
+}
+
+
+def allow(*roles: Role) -> Any:
+    """A dependency that admits only users with one of ``roles`` (403 names the user's role)."""
+    names = {role.value for role in roles}
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in names:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"the {user.role} role may not do this (needs {', '.join(sorted(names))})"
+            )
+        return user
+
+    return Depends(check)
+
+
+# Who may do what, by route group (the role × route matrix test reads these through the OpenAPI document).
+CASE_READERS = (Role.OFFICER, Role.LEGAL_REVIEWER, Role.AUDITOR)
+DECIDERS = (Role.OFFICER,)
+WATCHERS = (Role.OPERATOR, Role.OFFICER, Role.LEGAL_REVIEWER, Role.AUDITOR)
+REPORTERS = (Role.PIPELINE,)
+ADMINS = (Role.ADMIN,)
+
+CaseReader = Annotated[User, allow(*CASE_READERS)]
+Decider = Annotated[User, allow(*DECIDERS)]
+Watcher = Annotated[User, allow(*WATCHERS)]
+Reporter = Annotated[User, allow(*REPORTERS)]
+Admin = Annotated[User, allow(*ADMINS)]
+
+
 TicketId = Annotated[int, Path(ge=1, le=MAX_SAFE_INT, description="Ticket number.")]
 
 
-def _ticket(ticket_id: TicketId, session: SessionDep) -> Ticket:
+def _ticket(ticket_id: TicketId, session: SessionDep, user: CurrentUser) -> Ticket:
+    """The ticket, if it exists and is on a camera this user may see (else 404: not even its existence shows)."""
     ticket = crud.get_ticket(session, ticket_id=ticket_id)
-    if ticket is None:
+    if ticket is None or not sees(user, ticket.camera):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} not found")
     return ticket
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -64,7 +65,7 @@ class DecisionAction(StrEnum):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UtcDateTime()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON, datetime: UtcDateTime()}
 
 
 class Ticket(Base):
@@ -129,6 +130,20 @@ class Artifact(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="artifacts")
 
 
+class User(Base):
+    """A person (or the pipeline's service account) who signs in. Disabled, never deleted: decisions name them."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    cameras: Mapped[list[str]] = mapped_column(JSON)  # glob patterns of camera ids this user may see ("*": all)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Decision(Base):
     """An officer's review of a ticket: who, when, what and why. Never updated or deleted."""
 
@@ -138,7 +153,8 @@ class Decision(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(128))  # the signed-in user's name
+    actor_role: Mapped[str | None] = mapped_column(String(32), nullable=True)  # None: before accounts existed
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="decisions")

@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from api.accounts import CAMERA_PATTERN, MIN_PASSWORD, USERNAME, Role
 from api.models import DecisionAction, TicketStatus, ViolationState
 from evidence.types import ViolationKind
 from evidence.wire import MAX_SAFE_INT, ViolationWire
@@ -45,8 +46,9 @@ class ArtifactPublic(BaseModel):
 
 
 class DecisionCreate(_Strict):
+    """The decider is the signed-in officer: an ``actor`` (or any other field the server owns) is refused."""
+
     reason: Text = Field(..., min_length=2, max_length=2000, description="Why: recorded with the decision.")
-    actor: Text = Field(..., min_length=1, max_length=128, description="Who decides (officer id or name).")
 
 
 class DecisionPublic(BaseModel):
@@ -55,6 +57,7 @@ class DecisionPublic(BaseModel):
     action: DecisionAction
     reason: str
     actor: str
+    actor_role: str | None = None
     decided_at: AwareDatetime
 
 
@@ -188,3 +191,29 @@ class TodayStats(BaseModel):
     timezone: str
     total: int
     by_kind: dict[str, int]
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    username: str
+    role: str
+    cameras: list[str]
+    disabled: bool
+    created_at: AwareDatetime
+
+
+class UserCreate(_Strict):
+    username: str = Field(..., pattern=USERNAME.pattern)
+    password: str = Field(..., min_length=MIN_PASSWORD, max_length=256)
+    role: Role
+    cameras: list[Annotated[str, Field(pattern=CAMERA_PATTERN.pattern)]] = Field(
+        default_factory=lambda: ["*"], min_length=1, max_length=256, description="Camera-id patterns ('*': all)."
+    )
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int = Field(..., description="Seconds the token is valid.")
+    user: UserPublic

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+MIN_SECRET = 32
 
 
 class Settings(BaseModel):
@@ -28,11 +32,45 @@ class Settings(BaseModel):
     timezone: ZoneInfo = Field(
         ZoneInfo("Asia/Shanghai"), description="The bureau's zone: where 'today' starts (IANA name)."
     )
+    jwt_secret: SecretStr | None = Field(
+        None, description=f"Signs access tokens; at least {MIN_SECRET} random characters (NONSITE_JWT_SECRET)."
+    )
+    development: bool = Field(
+        False, description="Development mode only: a missing jwt_secret is replaced by a random one per start."
+    )
+    token_ttl_s: int = Field(900, ge=60, le=86_400, description="How long an access token is valid.")
+    login_attempts_per_minute: int = Field(
+        5, ge=1, le=1000, description="Failed sign-ins allowed per user name and client address in a moving minute."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        secret = values.get("jwt_secret")
+        text = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if text is None and values.get("development"):
+            return {**values, "jwt_secret": secrets.token_urlsafe(MIN_SECRET)}
+        if text is None:
+            raise ValueError(
+                f"jwt_secret is missing: set NONSITE_JWT_SECRET to at least {MIN_SECRET} random characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+                "or run in development mode (NONSITE_DEVELOPMENT=1, `nonsite serve --development`)"
+            )
+        if not isinstance(text, str) or len(text) < MIN_SECRET or len(set(text)) < 8:
+            raise ValueError(f"jwt_secret must be at least {MIN_SECRET} random characters")
+        return values
+
+    @property
+    def secret(self) -> str:
+        assert self.jwt_secret is not None  # the validator fills or refuses it
+        return self.jwt_secret.get_secret_value()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """``NONSITE_DATABASE_URL``, ``NONSITE_EVIDENCE_DIR`` and ``NONSITE_TRUSTED_KEYS_DIR`` fill what
-        ``overrides`` leaves out."""
+        """``NONSITE_DATABASE_URL``, ``NONSITE_EVIDENCE_DIR``, ``NONSITE_TRUSTED_KEYS_DIR``, ``NONSITE_JWT_SECRET``
+        and ``NONSITE_DEVELOPMENT`` (1 / true) fill what ``overrides`` leaves out."""
         values: dict[str, object] = {}
         if url := os.environ.get("NONSITE_DATABASE_URL"):
             values["database_url"] = url
@@ -40,5 +78,9 @@ class Settings(BaseModel):
             values["evidence_dir"] = Path(folder)
         if folder := os.environ.get("NONSITE_TRUSTED_KEYS_DIR"):
             values["trusted_keys_dir"] = Path(folder)
+        if secret := os.environ.get("NONSITE_JWT_SECRET"):
+            values["jwt_secret"] = secret
+        if os.environ.get("NONSITE_DEVELOPMENT", "").lower() in ("1", "true", "yes"):
+            values["development"] = True
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)

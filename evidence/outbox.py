@@ -43,8 +43,14 @@ class Transport(Protocol):
 class HttpTransport:
     """POSTs to the API with the event's key (violation id, revision, state) as the ``Idempotency-Key``."""
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0, client: httpx.Client | None = None) -> None:
-        self._client = client or httpx.Client(base_url=base_url, timeout=timeout_s)
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 10.0,
+        client: httpx.Client | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        self._client = client or httpx.Client(base_url=base_url, timeout=timeout_s, auth=auth)
 
     def send(self, key: str, payload: dict[str, Any]) -> int:
         response = self._client.post("/api/v1/tickets", json=payload, headers={"Idempotency-Key": key})

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import socket
 import sys
@@ -24,11 +25,12 @@ from detectors.base import Detector, DetectorError, Image
 from detectors.config import NanoDetConfig
 from detectors.images import ImageReadError, expand_image_args, read_bgr
 from detectors.registry import create_detector
+from evidence.api_login import PasswordLogin
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
 from evidence.store import EvidenceStoreError
-from pipeline import model_commands, training_commands
+from pipeline import model_commands, training_commands, user_commands
 from pipeline.assemble import JsonlEventWriter, build_parts
-from pipeline.config import ConfigError, NonsiteConfig, config_sha256, load_config
+from pipeline.config import ApiConfig, ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
 from pipeline.evidence_stage import EventSink
 from pipeline.metrics import PipelineMetrics
@@ -298,12 +300,12 @@ def _beside_the_cameras(config: NonsiteConfig, runtime: Runtime, outbox: Outbox,
         loops.append(
             OutboxPusher(
                 outbox,
-                HttpTransport(api.url, api.timeout_s),
+                HttpTransport(api.url, api.timeout_s, auth=_api_login(api)),
                 api.push_interval_s,
                 on_delivered=metrics.delivered if metrics else None,
             )
         )
-        sink = ApiHealthSink(api.url, api.timeout_s)
+        sink = ApiHealthSink(api.url, api.timeout_s, auth=_api_login(api))
         loops.append(HealthReporter(runtime, sink, api.health_interval_s, api.snapshot_interval_s))
     for loop in loops:
         loop.start()
@@ -356,8 +358,25 @@ def _reload_on_sighup(reloader: Reloader | None) -> Iterator[Callable[[], None]]
         signal.signal(signal.SIGHUP, previous)
 
 
+def _api_login(api: ApiConfig) -> PasswordLogin | None:
+    """The pipeline's sign-in to the API: ``api.username`` with the password in ``api.password_env``."""
+    password = os.environ.get(api.password_env)
+    if not password:
+        logger.warning(
+            "%s is not set: the API will refuse the pipeline's pushes as %r until it is (violations wait in the "
+            "outbox; `nonsite users add %s --role pipeline` makes the account)",
+            api.password_env,
+            api.username,
+            api.username,
+        )
+        return None
+    return PasswordLogin(api.username, password)
+
+
 def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
-    report = outbox.drain(HttpTransport(config.api.url, config.api.timeout_s), deadline_s=deadline_s)
+    report = outbox.drain(
+        HttpTransport(config.api.url, config.api.timeout_s, auth=_api_login(config.api)), deadline_s=deadline_s
+    )
     if report.pending:
         print(
             f"{report.pending} violation(s) wait in the outbox ({outbox.path}): the API at {config.api.url} "
@@ -423,15 +442,52 @@ def cmd_outbox_push(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- serve / demo
-def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None) -> Any:
+def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None, development: bool = False) -> Any:
+    from pydantic import ValidationError
+
     from api.settings import Settings
 
-    return Settings.from_env(
-        database_url=args.database_url or (config.database.url if config else None),
-        evidence_dir=args.evidence_dir or (config.storage.evidence_dir if config else None),
-        trusted_keys_dir=config.storage.signing_key.parent if config else None,
-        timezone=config.timezone if config else None,
-    )
+    try:
+        return Settings.from_env(
+            database_url=args.database_url or (config.database.url if config else None),
+            evidence_dir=args.evidence_dir or (config.storage.evidence_dir if config else None),
+            trusted_keys_dir=config.storage.signing_key.parent if config else None,
+            timezone=config.timezone if config else None,
+            development=development or getattr(args, "development", False) or None,
+        )
+    except ValidationError as exc:
+        raise CliError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from exc
+
+
+DEMO_USERS = (  # development only: printed by the demo, never for a bureau's server
+    ("officer", "officer", "officer-demo"),
+    ("auditor", "auditor", "auditor-demo"),
+    ("operator", "operator", "operator-demo"),
+    ("admin", "admin", "admin-demo-1"),
+)
+
+
+def _demo_users(settings: Any, api: ApiConfig) -> None:
+    """The demo's accounts (created, or their demo passwords put back), and the pipeline's own, whose random
+    password the demo's pushes use."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from api import accounts
+    from api.db import make_engine, session_factory
+    from api.models import User
+
+    pipeline_password = secrets.token_urlsafe(24)
+    os.environ[api.password_env] = pipeline_password
+    with session_factory(make_engine(settings.database_url))() as session:
+        for name, role, password in (*DEMO_USERS, (api.username, "pipeline", pipeline_password)):
+            user = session.scalar(select(User).where(User.username == name))
+            if user is None:
+                accounts.add_user(session, username=name, password=password, role=accounts.Role(role))
+            else:
+                user.password_hash, user.role, user.disabled = accounts.hash_password(password), role, False
+                session.commit()
 
 
 def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
@@ -482,7 +538,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _refuse_on_preflight(config_path, config)
     host, port = "127.0.0.1", args.port
     config.api.url = f"http://{host}:{port}"
-    server = _uvicorn_server(_api_settings(args, config), host, port)
+    settings = _api_settings(args, config, development=True)
+    server = _uvicorn_server(settings, host, port)
+    _demo_users(settings, config.api)
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     for _ in range(200):
@@ -500,6 +558,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n{filed} violation(s) found; {report.delivered} event(s) delivered to the API (starts, updates, ends).")
     print(f"Officer page: http://{host}:{port}/officer   Operations centre: http://{host}:{port}/ops")
     print(f"API docs: http://{host}:{port}/docs")
+    print("Demo sign-ins (development mode only): " + ", ".join(f"{n} / {p} ({r})" for n, r, p in DEMO_USERS))
     if args.exit_after_run:
         server.should_exit = True
         thread.join(timeout=10)
@@ -602,6 +661,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///var/nonsite.db)")
     p.add_argument("--evidence-dir", type=Path, help="evidence store folder (default var/evidence)")
+    p.add_argument(
+        "--development",
+        action="store_true",
+        help="allow a missing NONSITE_JWT_SECRET (a random one per start: tokens end with the server); never in "
+        "production",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("outbox", help="violations waiting for the API")
@@ -621,6 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     model_commands.add_parser(sub)
     training_commands.add_parser(sub)
+    user_commands.add_parser(sub)
     return parser
 
 

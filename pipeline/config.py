@@ -328,6 +328,14 @@ class StorageConfig(_Section):
 class ApiConfig(_Section):
     url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://", description="Where the outbox pushes tickets.")
     timeout_s: float = Field(10.0, gt=0)
+    username: str = Field(
+        "pipeline", min_length=1, max_length=64, description="The API account the pipeline signs in as."
+    )
+    password_env: str = Field(
+        "NONSITE_API_PASSWORD",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="The environment variable holding that account's password (never the config file).",
+    )
     push_interval_s: float = Field(
         1.0, gt=0, le=60, description="While running, pending violations are pushed this often (live alerts)."
     )

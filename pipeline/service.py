@@ -202,8 +202,10 @@ class HealthReporter(_Loop):
 class ApiHealthSink:
     """The API's channel endpoints over HTTP; a refusal (4xx/5xx) raises like an unreachable API."""
 
-    def __init__(self, base_url: str, timeout_s: float, client: httpx.Client | None = None) -> None:
-        self._client = client or httpx.Client(base_url=base_url, timeout=timeout_s)
+    def __init__(
+        self, base_url: str, timeout_s: float, client: httpx.Client | None = None, auth: httpx.Auth | None = None
+    ) -> None:
+        self._client = client or httpx.Client(base_url=base_url, timeout=timeout_s, auth=auth)
 
     def report(self, report: dict[str, Any]) -> None:
         self._check(self._client.put("/api/v1/channels", json=report))

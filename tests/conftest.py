@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,7 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api import accounts, tokens
 from api.app import create_app
+from api.db import make_engine, migrate, session_factory
+from api.models import User
 from api.settings import Settings
 from detectors.paths import models_dir
 from evidence.types import EventState, TimeSource, ViolationEvent, ViolationKind
@@ -87,22 +93,74 @@ def violation_payload(violation_id: str = VIOLATION_ID, **overrides: Any) -> dic
     return payload
 
 
+# One account per role, named after it (the pipeline's signs in with NONSITE_API_PASSWORD, as `nonsite run` does).
+TEST_SECRET = secrets.token_urlsafe(32)
+PASSWORDS = {role.value: f"{role.value}-test-password" for role in accounts.Role}
+os.environ["NONSITE_API_PASSWORD"] = PASSWORDS["pipeline"]
+
+
+@functools.cache
+def _password_hash(password: str) -> str:  # argon2 is slow on purpose: once per password per session
+    return accounts.hash_password(password)
+
+
+def add_test_users(settings: Settings, **cameras: list[str]) -> None:
+    """An account per role (user name = role), each seeing every camera unless ``cameras`` says otherwise;
+    more officers with ``name=[patterns]`` (e.g. ``officer_b=["b-*"]``)."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with session_factory(engine)() as session:
+        if session.query(User).count():  # a copy of a database that has them already
+            return
+        for role in accounts.Role:
+            session.add(
+                User(
+                    username=role.value,
+                    password_hash=_password_hash(PASSWORDS[role.value]),
+                    role=role.value,
+                    cameras=cameras.pop(role.value, ["*"]),
+                )
+            )
+        for name, patterns in cameras.items():
+            session.add(
+                User(
+                    username=name, password_hash=_password_hash(PASSWORDS["officer"]), role="officer", cameras=patterns
+                )
+            )
+        session.commit()
+    engine.dispose()
+
+
+def bearer(username: str) -> dict[str, str]:
+    """The header of a fresh token for this user (the test settings' secret)."""
+    return {"Authorization": f"Bearer {tokens.issue(username, TEST_SECRET, 86_400)}"}
+
+
 def key_header(payload: dict[str, Any]) -> dict[str, str]:
-    return {"Idempotency-Key": str(payload["key"])}
+    """What the outbox sends with an event: its idempotency key, signed in as the pipeline."""
+    return {"Idempotency-Key": str(payload["key"]), **bearer("pipeline")}
+
+
+def settings_for(root: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{root / 'api.db'}",
+        "evidence_dir": root / "evidence",
+        "trusted_keys_dir": root / "keys",
+        "jwt_secret": TEST_SECRET,
+    }
+    return Settings(**(values | overrides))
 
 
 @pytest.fixture
 def api_settings(tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path / 'api.db'}",
-        evidence_dir=tmp_path / "evidence",
-        trusted_keys_dir=tmp_path / "keys",
-    )
+    return settings_for(tmp_path)
 
 
 @pytest.fixture
 def client(api_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings)) as test_client:
+    """The API, signed in as an officer who sees every camera (``bearer(role)`` for the others)."""
+    add_test_users(api_settings)
+    with TestClient(create_app(api_settings), headers=bearer("officer")) as test_client:
         yield test_client
 
 
@@ -169,6 +227,7 @@ class LiveServer:
 
         import uvicorn
 
+        add_test_users(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
@@ -208,9 +267,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     if not DATA.is_dir():
         pytest.skip(f"real footage not found at {DATA}")
     root = tmp_path_factory.mktemp("chain")
-    settings = Settings(
-        database_url=f"sqlite:///{root / 'api.db'}", evidence_dir=root / "evidence", trusted_keys_dir=root / "keys"
-    )
+    settings = settings_for(root)
     with LiveServer(settings) as live:
         config = write_sample_config(root, api_url=live.url)
         events_path = root / "events.jsonl"

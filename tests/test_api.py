@@ -18,7 +18,7 @@ from tests.conftest import key_header, make_event, violation_payload
 
 KEY = key_header(violation_payload())
 ENDED = "2026-11-23T09:00:04+00:00"
-DECISION = {"actor": "officer-007", "reason": "goods on the pavement, shop owner present"}
+DECISION = {"reason": "goods on the pavement, shop owner present"}
 
 
 def file_ticket(client: TestClient, **overrides: Any) -> dict[str, Any]:
@@ -48,7 +48,9 @@ def test_malformed_violation_is_422(client: TestClient) -> None:
     assert client.post("/api/v1/tickets", json=violation_payload(kind="parking"), headers=KEY).status_code == 422
     assert client.post("/api/v1/tickets", json=violation_payload(box=[1, 2]), headers=KEY).status_code == 422
     assert (
-        client.post("/api/v1/tickets", json={k: v for k, v in violation_payload().items() if k != "key"}).status_code
+        client.post(
+            "/api/v1/tickets", json={k: v for k, v in violation_payload().items() if k != "key"}, headers=KEY
+        ).status_code
         == 422
     )
     assert client.post("/api/v1/tickets", content=b"not json", headers=KEY).status_code == 422
@@ -65,16 +67,17 @@ def test_list_filters(client: TestClient) -> None:
     assert client.get("/api/v1/tickets", params={"limit": 0}).status_code == 422
 
 
-def test_confirm_records_actor_reason_time_and_second_decision_is_409(client: TestClient) -> None:
+def test_confirm_records_the_signed_in_officer_reason_time_and_second_decision_is_409(client: TestClient) -> None:
     ticket = file_ticket(client)
     response = client.post(f"/api/v1/tickets/{ticket['id']}/confirm", json=DECISION)
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "confirmed"
     (decision,) = body["decisions"]
-    assert (decision["action"], decision["actor"], decision["reason"]) == (
+    assert (decision["action"], decision["actor"], decision["actor_role"], decision["reason"]) == (
         "confirm",
-        DECISION["actor"],
+        "officer",
+        "officer",
         DECISION["reason"],
     )
     assert decision["decided_at"]
@@ -91,13 +94,14 @@ def test_reject(client: TestClient) -> None:
     assert body["decisions"][0]["reason"] == "false alarm"
 
 
-def test_decision_needs_reason_and_actor(client: TestClient) -> None:
+def test_a_decision_needs_a_reason_and_refuses_fields_the_server_owns(client: TestClient) -> None:
     ticket = file_ticket(client)
     url = f"/api/v1/tickets/{ticket['id']}/confirm"
-    assert client.post(url, json={"actor": "a"}).status_code == 422
-    assert client.post(url, json={"actor": "a", "reason": ""}).status_code == 422
-    assert client.post(url, json={"reason": "a reason"}).status_code == 422
-    assert client.post(url, json={**DECISION, "extra": 1}).status_code == 422
+    assert client.post(url, json={}).status_code == 422
+    assert client.post(url, json={"reason": ""}).status_code == 422
+    for owned in ({"actor": "someone-else"}, {"status": "confirmed"}, {"decided_by": "x"}, {"sha256": "0" * 64}):
+        response = client.post(url, json={**DECISION, **owned})
+        assert response.status_code == 422, owned
     assert client.get(f"/api/v1/tickets/{ticket['id']}").json()["status"] == "pending_review"
 
 
@@ -175,13 +179,12 @@ def test_out_of_range_numbers_are_422_not_500(client: TestClient, url: str) -> N
     assert client.get(url).status_code == 422
 
 
-def test_a_reason_or_actor_of_spaces_is_no_decision(client: TestClient) -> None:
+def test_a_reason_of_spaces_is_no_decision(client: TestClient) -> None:
     ticket = file_ticket(client)
     url = f"/api/v1/tickets/{ticket['id']}/confirm"
-    assert client.post(url, json={"actor": "   ", "reason": "a real reason"}).status_code == 422
-    assert client.post(url, json={"actor": "officer-1", "reason": "   \t  "}).status_code == 422
-    body = client.post(url, json={"actor": "  officer-1 ", "reason": "  goods on the pavement "}).json()
-    assert (body["decisions"][0]["actor"], body["decisions"][0]["reason"]) == ("officer-1", "goods on the pavement")
+    assert client.post(url, json={"reason": "   \t  "}).status_code == 422
+    body = client.post(url, json={"reason": "  goods on the pavement "}).json()
+    assert (body["decisions"][0]["actor"], body["decisions"][0]["reason"]) == ("officer", "goods on the pavement")
 
 
 def test_decided_at_and_created_at_carry_their_utc_offset(client: TestClient) -> None:
@@ -242,7 +245,7 @@ def test_a_huge_chunked_body_is_413_too(client: TestClient) -> None:
             yield b"x" * 65_536
         yield b'"}}'
 
-    response = client.post("/api/v1/tickets", content=chunks(), headers={"Content-Type": "application/json"})
+    response = client.post("/api/v1/tickets", content=chunks(), headers={"Content-Type": "application/json", **KEY})
     assert response.status_code == 413
 
 

@@ -21,10 +21,9 @@ from schemathesis.checks import allow_header_conformance
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
-from api.settings import Settings
 from evidence.store import ContentStore
 from evidence.types import ArtifactKind
-from tests.conftest import make_event
+from tests.conftest import add_test_users, key_header, make_event, settings_for
 
 EXAMPLES = int(os.environ.get("NONSITE_FUZZ_EXAMPLES", "30"))
 
@@ -33,13 +32,14 @@ def _app_with_one_ticket() -> FastAPI:
     """A real API on its own database, with one real ticket so routes are reached with an id that exists."""
     root = Path(tempfile.mkdtemp(prefix="nonsite-fuzz-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    config = Settings(database_url=f"sqlite:///{root / 'api.db'}", evidence_dir=root / "evidence")
+    config = settings_for(root)
+    add_test_users(config)
     app = create_app(config)
     store = ContentStore(config.evidence_dir)
     snapshot = store.put(b"\xff\xd8 jpeg", kind=ArtifactKind.SNAPSHOT, media_type="image/jpeg")
     start = make_event(evidence=(snapshot,)).to_dict()
     with TestClient(app) as client:
-        assert client.post("/api/v1/tickets", json=start, headers={"Idempotency-Key": start["key"]}).status_code == 201
+        assert client.post("/api/v1/tickets", json=start, headers=key_header(start)).status_code == 201
     return app
 
 

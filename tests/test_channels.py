@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.schemas import ChannelsReport
 from api.settings import Settings
+from evidence.api_login import PasswordLogin
 from evidence.outbox import Outbox
 from pipeline.config import ScheduleWindow
 from pipeline.coverage import AnalysedTime
@@ -26,7 +27,16 @@ from pipeline.metrics import PipelineMetrics
 from pipeline.runtime import Runtime
 from pipeline.service import ApiHealthSink, HealthReporter, OutboxPusher
 from pipeline.sources.video_file import VideoFileSource
-from tests.conftest import LiveServer, free_port, key_header, violation_payload
+from tests.conftest import (
+    PASSWORDS,
+    LiveServer,
+    add_test_users,
+    bearer,
+    free_port,
+    key_header,
+    settings_for,
+    violation_payload,
+)
 from tests.prometheus import parse_samples
 from tests.runtime_fakes import LiveFakeSource, ScriptedDetector, camera_parts, present, write_clip
 
@@ -67,9 +77,14 @@ def jpeg() -> bytes:
 
 # ---------------------------------------------------------------- API: channels
 def test_a_report_replaces_each_cameras_row_and_is_listed_with_counts(client: TestClient) -> None:
-    assert client.put("/api/v1/channels", json=report(channel("cam-1"), channel("cam-2"))).status_code == 204
+    assert (
+        client.put(
+            "/api/v1/channels", json=report(channel("cam-1"), channel("cam-2")), headers=bearer("pipeline")
+        ).status_code
+        == 204
+    )
     later = report(channel("cam-2", status="stalled", last_error="no new frame for 10 s"))
-    assert client.put("/api/v1/channels", json=later).status_code == 204
+    assert client.put("/api/v1/channels", json=later, headers=bearer("pipeline")).status_code == 204
     body = client.get("/api/v1/channels").json()
     assert [c["camera_id"] for c in body["items"]] == ["cam-1", "cam-2"]
     assert body["items"][1]["status"] == "stalled" and body["items"][1]["last_error"] == "no new frame for 10 s"
@@ -79,19 +94,22 @@ def test_a_report_replaces_each_cameras_row_and_is_listed_with_counts(client: Te
 
 def test_a_late_older_report_does_not_overwrite_a_newer_one(client: TestClient) -> None:
     now = datetime.now(UTC)
-    client.put("/api/v1/channels", json=report(channel(status="offline"), at=now))
-    client.put("/api/v1/channels", json=report(channel(status="online"), at=now - timedelta(seconds=5)))
+    client.put("/api/v1/channels", json=report(channel(status="offline"), at=now), headers=bearer("pipeline"))
+    client.put(
+        "/api/v1/channels",
+        json=report(channel(status="online"), at=now - timedelta(seconds=5)),
+        headers=bearer("pipeline"),
+    )
     assert client.get("/api/v1/channels").json()["items"][0]["status"] == "offline"
 
 
 def test_a_channel_whose_reports_stop_is_shown_offline_and_stale(tmp_path: Path) -> None:
     from api.app import create_app
 
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'api.db'}", evidence_dir=tmp_path / "evidence", channel_stale_s=0.2
-    )
-    with TestClient(create_app(settings)) as client:
-        client.put("/api/v1/channels", json=report(channel()))
+    settings = settings_for(tmp_path, channel_stale_s=0.2)
+    add_test_users(settings)
+    with TestClient(create_app(settings), headers=bearer("operator")) as client:
+        client.put("/api/v1/channels", json=report(channel()), headers=bearer("pipeline"))
         assert client.get("/api/v1/channels").json()["items"][0]["status"] == "online"
         time.sleep(0.3)
         item = client.get("/api/v1/channels").json()["items"][0]
@@ -111,7 +129,7 @@ def test_a_channel_whose_reports_stop_is_shown_offline_and_stale(tmp_path: Path)
 def test_a_malformed_report_is_refused_with_the_field_named(
     client: TestClient, change: dict[str, Any], field: str
 ) -> None:
-    response = client.put("/api/v1/channels", json=report(channel() | change))
+    response = client.put("/api/v1/channels", json=report(channel() | change), headers=bearer("pipeline"))
     assert response.status_code == 422
     assert field in json.dumps(response.json()["detail"])
     assert "secret" not in response.text
@@ -119,9 +137,9 @@ def test_a_malformed_report_is_refused_with_the_field_named(
 
 def test_snapshots_are_stored_per_camera_and_checked(client: TestClient) -> None:
     image = jpeg()
-    headers = {"Content-Type": "image/jpeg"}
+    headers = {**bearer("pipeline"), "Content-Type": "image/jpeg"}
     assert client.put("/api/v1/channels/cam-1/snapshot", content=image, headers=headers).status_code == 404
-    client.put("/api/v1/channels", json=report(channel()))
+    client.put("/api/v1/channels", json=report(channel()), headers=bearer("pipeline"))
     assert client.put("/api/v1/channels/cam-1/snapshot", content=b"GIF89a", headers=headers).status_code == 415
     assert client.put("/api/v1/channels/cam-1/snapshot", content=image, headers=headers).status_code == 204
     got = client.get("/api/v1/channels/cam-1/snapshot")
@@ -173,7 +191,7 @@ def test_the_alert_stream_pushes_each_new_ticket_once(live_api: str) -> None:
         second = violation_payload(SECOND_ID)
         httpx.post(f"{live_api}/api/v1/tickets", json=second, headers=key_header(second)).raise_for_status()
 
-    with httpx.stream("GET", f"{live_api}/api/v1/alerts/stream", timeout=10) as response:
+    with httpx.stream("GET", f"{live_api}/api/v1/alerts/stream", timeout=10, headers=bearer("operator")) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         poster = threading.Thread(target=post_later)
         for event in sse_events(response):
@@ -193,6 +211,7 @@ def test_the_alert_stream_pushes_each_new_ticket_once(live_api: str) -> None:
 @pytest.mark.parametrize("header", ["²", "99999999999999999999999", "abc", "-1"])
 def test_a_malformed_last_event_id_is_ignored(live_api: str, header: str) -> None:
     headers = {b"Last-Event-ID": header.encode("latin-1")}  # what a browser or a forger may send, as bytes
+    headers |= {k.encode(): v.encode() for k, v in bearer("operator").items()}
     with httpx.stream("GET", f"{live_api}/api/v1/alerts/stream", headers=headers, timeout=10) as response:
         assert response.status_code == 200
         assert next(sse_events(response))["event"] == "ready"
@@ -211,7 +230,7 @@ def test_a_reconnecting_browser_resumes_after_its_last_event_id(live_api: str) -
         payload = violation_payload(violation_id)
         httpx.post(f"{live_api}/api/v1/tickets", json=payload, headers=key_header(payload)).raise_for_status()
     with httpx.stream(
-        "GET", f"{live_api}/api/v1/alerts/stream", headers={"Last-Event-ID": "1"}, timeout=10
+        "GET", f"{live_api}/api/v1/alerts/stream", headers={"Last-Event-ID": "1", **bearer("operator")}, timeout=10
     ) as response:
         events = sse_events(response)
         assert next(events)["event"] == "ready"
@@ -264,14 +283,23 @@ def test_health_and_violations_reach_a_live_api_while_the_camera_runs(tmp_path: 
     runtime = Runtime([parts], ScriptedDetector(present(BOX, 0, 10_000)))
     with LiveServer(api_settings) as live:
         pusher = OutboxPusher(outbox, _transport(live.url), interval_s=0.2)
-        reporter = HealthReporter(runtime, ApiHealthSink(live.url, 5.0), interval_s=1.0, snapshot_interval_s=1.0)
+        reporter = HealthReporter(
+            runtime,
+            ApiHealthSink(live.url, 5.0, auth=PasswordLogin("pipeline", PASSWORDS["pipeline"])),
+            interval_s=1.0,
+            snapshot_interval_s=1.0,
+        )
         runtime.start()
         pusher.start()
         reporter.start()
         try:
-            tickets = _wait_for(lambda: httpx.get(f"{live.url}/api/v1/tickets").json()["total"], timeout_s=20)
+            tickets = _wait_for(
+                lambda: httpx.get(f"{live.url}/api/v1/tickets", headers=bearer("officer")).json()["total"], timeout_s=20
+            )
             channels = _wait_for(
-                lambda: httpx.get(f"{live.url}/api/v1/channels").json()["items"], timeout_s=10, until=bool
+                lambda: httpx.get(f"{live.url}/api/v1/channels", headers=bearer("operator")).json()["items"],
+                timeout_s=10,
+                until=bool,
             )
         finally:
             runtime.stop()
@@ -280,15 +308,15 @@ def test_health_and_violations_reach_a_live_api_while_the_camera_runs(tmp_path: 
             reporter.stop()
         assert tickets == 1  # filed while the camera was still running, not at the end
         assert channels[0]["camera_id"] == "cam" and channels[0]["status"] == "online"
-        assert httpx.get(f"{live.url}/api/v1/channels/cam/snapshot").status_code == 200
-        final = httpx.get(f"{live.url}/api/v1/channels").json()["items"][0]
+        assert httpx.get(f"{live.url}/api/v1/channels/cam/snapshot", headers=bearer("operator")).status_code == 200
+        final = httpx.get(f"{live.url}/api/v1/channels", headers=bearer("operator")).json()["items"][0]
         assert final["status"] == "offline" and final["runtime_state"] == "stopped"  # the last report on stop
 
 
 def _transport(url: str) -> Any:
     from evidence.outbox import HttpTransport
 
-    return HttpTransport(url, 5.0)
+    return HttpTransport(url, 5.0, auth=PasswordLogin("pipeline", PASSWORDS["pipeline"]))
 
 
 def _wait_for(probe: Any, timeout_s: float, until: Any = None) -> Any:

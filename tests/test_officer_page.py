@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import PASSWORDS, LiveServer, bearer, settings_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -40,9 +39,9 @@ def own_api(chain: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
     with sqlite3.connect(chain["root"] / "api.db") as source, sqlite3.connect(database) as copy:
         source.backup(copy)
     shutil.copytree(chain["root"] / "evidence", tmp_path / "evidence")
-    settings = Settings(
+    settings = settings_for(
+        tmp_path,
         database_url=f"sqlite:///{database}",
-        evidence_dir=tmp_path / "evidence",
         trusted_keys_dir=chain["root"] / "keys",  # the chain's pipeline signed with its key there
     )
     with LiveServer(settings) as live:
@@ -60,9 +59,33 @@ def page(own_api: dict[str, Any]) -> Iterator[Any]:
         browser.close()
 
 
+def sign_in(page: Any, username: str, password: str | None = None) -> None:
+    """Through the page's own sign-in dialog (it opens when the page is refused for lack of a token)."""
+    dialog = page.locator("dialog#signin")
+    dialog.wait_for()
+    dialog.locator("input[name=username]").fill(username)
+    dialog.locator("input[name=password]").fill(password or PASSWORDS[username])
+    dialog.locator("button[type=submit]").click()
+    page.wait_for_selector("#whoami .user")
+
+
+def test_the_page_asks_to_sign_in_and_refuses_a_wrong_password(page: Any) -> None:
+    page.goto("/officer")
+    dialog = page.locator("dialog#signin")
+    dialog.wait_for()
+    assert page.locator("article.ticket").count() == 0  # nothing is shown before signing in
+    dialog.locator("input[name=username]").fill("officer")
+    dialog.locator("input[name=password]").fill("not the password")
+    dialog.locator("button[type=submit]").click()
+    page.wait_for_function("document.querySelector('#signin .error').textContent.includes('登录失败')")
+    assert page.locator("article.ticket").count() == 0
+
+
 def test_officer_sees_evidence_and_confirms_a_ticket(page: Any, own_api: dict[str, Any]) -> None:
     page.goto("/officer")
+    sign_in(page, "officer")
     page.wait_for_selector("article.ticket")
+    assert "officer" in page.locator("#whoami").inner_text()
     cards = page.locator("article.ticket")
     assert cards.count() == 2
     assert page.locator("h1").inner_text() == "非现场执法 · 违法线索审核"
@@ -76,31 +99,31 @@ def test_officer_sees_evidence_and_confirms_a_ticket(page: Any, own_api: dict[st
 
     stall = page.locator("article.ticket", has_text="占道经营")
     stall.locator("button.confirm").click()
-    assert page.locator("#message").inner_text() == "请填写审核人"  # no officer name yet: nothing is sent
+    assert page.locator("#message").inner_text() == "请填写审核意见"  # no reason yet: nothing is sent
 
-    page.fill("#actor", "officer-007")
     stall.locator("textarea.reason").fill("店外堆放货物占用人行道，现场核实")
     stall.locator("button.confirm").click()
     page.wait_for_selector("article.ticket .status.confirmed")
-    assert "officer-007" in page.locator("article.ticket", has_text="占道经营").locator(".decision").inner_text()
+    assert "officer" in page.locator("article.ticket", has_text="占道经营").locator(".decision").inner_text()
 
     ticket_id = int(page.locator("article.ticket", has_text="占道经营").get_attribute("data-ticket-id"))
-    body = httpx.get(f"{own_api['url']}/api/v1/tickets/{ticket_id}").json()
+    body = httpx.get(f"{own_api['url']}/api/v1/tickets/{ticket_id}", headers=bearer("auditor")).json()
     assert body["status"] == "confirmed"
-    assert body["decisions"][0]["actor"] == "officer-007"
+    assert (body["decisions"][0]["actor"], body["decisions"][0]["actor_role"]) == ("officer", "officer")
     assert body["decisions"][0]["reason"] == "店外堆放货物占用人行道，现场核实"
     # The violation's end arrived: the card says when it ended, in Beijing time.
     assert "结束于" in page.locator("article.ticket", has_text="占道经营").locator(".time").inner_text()
 
 
 def test_evidence_that_fails_its_hash_is_flagged_and_cannot_be_confirmed(page: Any, own_api: dict[str, Any]) -> None:
-    tickets = httpx.get(f"{own_api['url']}/api/v1/tickets").json()["items"]
+    tickets = httpx.get(f"{own_api['url']}/api/v1/tickets", headers=bearer("officer")).json()["items"]
     bike = next(t for t in tickets if t["kind"] == "shared_bike_misparked")
     snapshot = next(a for a in bike["artifacts"] if a["kind"] == "snapshot")["sha256"]
     stored = own_api["evidence"] / "objects" / snapshot[:2] / snapshot
     stored.chmod(0o644)
     stored.write_bytes(b"altered after sealing")
     page.goto("/officer")
+    sign_in(page, "officer")
     card = page.locator(f"article.ticket[data-ticket-id='{bike['id']}']")
     card.locator(".warning").wait_for()
     assert "证据校验失败" in card.locator(".warning").inner_text()
@@ -111,6 +134,7 @@ def test_evidence_that_fails_its_hash_is_flagged_and_cannot_be_confirmed(page: A
 
 def test_english_toggle(page: Any) -> None:
     page.goto("/officer")
+    sign_in(page, "officer")
     page.wait_for_selector("article.ticket")
     page.click("#lang-toggle")
     page.wait_for_function("document.querySelector('h1').textContent.startsWith('Non-site')")

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from api.settings import Settings
-from tests.conftest import DATA, LiveServer, write_sample_config
-from tests.test_officer_page import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import DATA, LiveServer, settings_for, write_sample_config
+from tests.test_officer_page import CHROMIUM, CHROMIUM_ARGS, sign_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -23,12 +22,7 @@ pytestmark = [
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'api.db'}",
-        evidence_dir=tmp_path / "evidence",
-        trusted_keys_dir=tmp_path / "keys",
-        alert_poll_s=0.2,
-    )
+    settings = settings_for(tmp_path, alert_poll_s=0.2)
     with LiveServer(settings) as server:
         yield server
 
@@ -51,6 +45,7 @@ def test_an_alert_appears_on_the_operations_page_while_the_clips_are_analysed(
 
     page.goto("/ops")
     assert page.locator("h1").inner_text() == "城运中心 · 实时监控"
+    sign_in(page, "operator")
     page.wait_for_selector("#stream-state.live")  # subscribed before anything was filed
     assert page.locator("li.alert").count() == 0
     config = write_sample_config(tmp_path, api_url=live.url)

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import httpx
 
-from api.settings import Settings
 from pipeline.cli import main
-from tests.conftest import LiveServer, needs_data, write_sample_config
+from tests.conftest import LiveServer, bearer, needs_data, settings_for, write_sample_config
 
 CAMERA = "hunan-street-27"
 
 
 @needs_data
 def test_the_same_file_run_twice_with_and_without_a_start_time_gives_one_ticket(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", evidence_dir=tmp_path / "evidence")
+    settings = settings_for(tmp_path)
     with LiveServer(settings) as live:
         first_root, second_root = tmp_path / "first", tmp_path / "second"
         first_root.mkdir()
@@ -28,7 +27,7 @@ def test_the_same_file_run_twice_with_and_without_a_start_time_gives_one_ticket(
         second.write_text(text, encoding="utf-8")  # wall time now comes from this machine's clock
         for config in (first, second):  # separate outboxes and stores: only the API can notice the replay
             assert main(["run", "--config", str(config), "--camera", CAMERA, "--push-deadline", "10"]) == 0
-        tickets = httpx.get(f"{live.url}/api/v1/tickets").json()
+        tickets = httpx.get(f"{live.url}/api/v1/tickets", headers=bearer("officer")).json()
     assert tickets["total"] == 1, [t["violation_id"] for t in tickets["items"]]
     (ticket,) = tickets["items"]
     assert ticket["camera"] == CAMERA and ticket["state"] == "ended"

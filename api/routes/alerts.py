@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from api.deps import SessionDep, SettingsDep
-from api.models import Ticket
+from api.accounts import camera_clause, sees
+from api.deps import AUTH_RESPONSES, SessionDep, SettingsDep, Watcher
+from api.models import Ticket, User
 from api.schemas import Alert, TodayStats
 from evidence.wire import MAX_SAFE_INT
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=AUTH_RESPONSES)
 
 SNAPSHOT_KINDS = ("annotated_snapshot", "snapshot")
 BATCH = 100  # alerts read per poll
@@ -47,18 +48,20 @@ def to_alert(ticket: Ticket) -> Alert:
     )
 
 
-def _after(sessions: sessionmaker[Session], last_id: int | None) -> tuple[int, list[Alert]]:
+def _after(sessions: sessionmaker[Session], last_id: int | None, user: User) -> tuple[int, list[Alert]]:
+    """The newest ticket id, and the alerts after ``last_id`` on cameras this user may see."""
     with sessions() as session:
         if last_id is None:  # a new subscriber: from now on
             return session.scalar(select(func.max(Ticket.id))) or 0, []
         rows = session.scalars(select(Ticket).where(Ticket.id > last_id).order_by(Ticket.id).limit(BATCH)).all()
-        return (rows[-1].id if rows else last_id), [to_alert(t) for t in rows]
+        return (rows[-1].id if rows else last_id), [to_alert(t) for t in rows if sees(user, t.camera)]
 
 
 @router.get("/alerts", response_model=list[Alert])
-def recent_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[Alert]:
+def recent_alerts(session: SessionDep, user: Watcher, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[Alert]:
     """The newest tickets as alerts, newest first: what the operations page shows before the stream's first."""
-    rows = session.scalars(select(Ticket).order_by(Ticket.id.desc()).limit(limit)).all()
+    query = select(Ticket).where(camera_clause(Ticket.camera, user.cameras))
+    rows = session.scalars(query.order_by(Ticket.id.desc()).limit(limit)).all()
     return [to_alert(t) for t in rows]
 
 
@@ -66,6 +69,7 @@ def recent_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)
 async def alert_stream(
     request: Request,
     settings: SettingsDep,
+    user: Watcher,
     after: Annotated[int | None, Query(ge=0, le=MAX_SAFE_INT, description="Send tickets after this id")] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
@@ -75,11 +79,11 @@ async def alert_stream(
     if last_event_id is not None and re.fullmatch(r"[0-9]{1,16}", last_event_id):
         last = min(int(last_event_id), MAX_SAFE_INT)  # anything else (a stale or forged header) is ignored
     sessions: sessionmaker[Session] = request.app.state.sessions
-    last, _ = await run_in_threadpool(_after, sessions, last) if last is None else (last, [])
+    last, _ = await run_in_threadpool(_after, sessions, last, user) if last is None else (last, [])
     # Its id is where a reconnecting browser resumes (Last-Event-ID), even before any alert came.
     yield ServerSentEvent(event="ready", id=str(last), data={"after": last}, retry=3000)
     while True:
-        last, alerts = await run_in_threadpool(_after, sessions, last)
+        last, alerts = await run_in_threadpool(_after, sessions, last, user)
         for alert in alerts:
             yield ServerSentEvent(event="alert", id=str(alert.ticket_id), data=alert.model_dump(mode="json"))
         if not alerts:
@@ -87,13 +91,15 @@ async def alert_stream(
 
 
 @router.get("/stats/today", response_model=TodayStats)
-def stats_today(session: SessionDep, settings: SettingsDep) -> TodayStats:
+def stats_today(session: SessionDep, settings: SettingsDep, user: Watcher) -> TodayStats:
     """Tickets filed since local midnight (the API's ``timezone``), per kind."""
     zone = settings.timezone
     today = datetime.now(zone).date()
     midnight = datetime.combine(today, time(0, 0), zone)
     rows = session.execute(
-        select(Ticket.kind, func.count()).where(Ticket.created_at >= midnight).group_by(Ticket.kind)
+        select(Ticket.kind, func.count())
+        .where(Ticket.created_at >= midnight, camera_clause(Ticket.camera, user.cameras))
+        .group_by(Ticket.kind)
     ).all()
     by_kind = {kind: count for kind, count in rows}
     return TodayStats(date=today.isoformat(), timezone=zone.key, total=sum(by_kind.values()), by_kind=by_kind)

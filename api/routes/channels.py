@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep
+from api.accounts import camera_clause, sees
+from api.deps import AUTH_RESPONSES, Reporter, SessionDep, SettingsDep, Watcher
 from api.models import Channel
 from api.schemas import CameraId, ChannelList, ChannelPublic, ChannelsReport
 
-router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
+router = APIRouter(prefix="/api/v1/channels", tags=["channels"], responses=AUTH_RESPONSES)
 
 MAX_SNAPSHOT_BYTES = 512 * 1024
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -30,7 +31,7 @@ CameraPath = Annotated[CameraId, Path(description="Camera id, as in the pipeline
         422: {"description": "Not a valid report"},
     },
 )
-def put_channels(report: ChannelsReport, session: SessionDep) -> Response:
+def put_channels(report: ChannelsReport, session: SessionDep, _: Reporter) -> Response:
     """The pipeline's newest health of its cameras; each camera's row is replaced (latest report wins)."""
     now = datetime.now(UTC)
     for channel in report.channels:
@@ -49,11 +50,12 @@ def put_channels(report: ChannelsReport, session: SessionDep) -> Response:
 
 
 @router.get("", response_model=ChannelList)
-def list_channels(session: SessionDep, settings: SettingsDep) -> ChannelList:
+def list_channels(session: SessionDep, settings: SettingsDep, user: Watcher) -> ChannelList:
     """Every camera that has reported, by id. A camera whose reports stopped shows ``offline`` and ``stale``."""
     stale_before = datetime.now(UTC) - timedelta(seconds=settings.channel_stale_s)
     items = []
-    for row in session.scalars(select(Channel).options(defer(Channel.snapshot)).order_by(Channel.camera_id)):
+    query = select(Channel).where(camera_clause(Channel.camera_id, user.cameras)).options(defer(Channel.snapshot))
+    for row in session.scalars(query.order_by(Channel.camera_id)):
         stale = row.received_at < stale_before
         items.append(
             ChannelPublic.model_validate(
@@ -86,7 +88,7 @@ def list_channels(session: SessionDep, settings: SettingsDep) -> ChannelList:
         415: {"description": "Not a JPEG image"},
     },
 )
-async def put_snapshot(camera_id: CameraPath, request: Request, session: SessionDep) -> Response:
+async def put_snapshot(camera_id: CameraPath, request: Request, session: SessionDep, _: Reporter) -> Response:
     """A small JPEG of the camera's newest frame, for the channel grid (the body is the image itself)."""
     image = await request.body()
     if not image.startswith(JPEG_MAGIC):
@@ -111,8 +113,8 @@ def _store_snapshot(session: Session, camera_id: str, image: bytes) -> bool:
     "/{camera_id}/snapshot",
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No snapshot of this camera"}},
 )
-def get_snapshot(camera_id: CameraPath, session: SessionDep) -> Response:
-    row = session.get(Channel, camera_id)
+def get_snapshot(camera_id: CameraPath, session: SessionDep, user: Watcher) -> Response:
+    row = session.get(Channel, camera_id) if sees(user, camera_id) else None
     if row is None or row.snapshot is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no snapshot of camera {camera_id}")
     return Response(row.snapshot, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})

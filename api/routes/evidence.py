@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from api.deps import StoreDep, TicketDep
+from api.deps import AUTH_RESPONSES, StoreDep, TicketDep, Watcher
 from evidence.store import EvidenceIntegrityError
 
-router = APIRouter(prefix="/api/v1/tickets", tags=["evidence"])
+router = APIRouter(prefix="/api/v1/tickets", tags=["evidence"], responses=AUTH_RESPONSES)
 
 
 @router.get(
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["evidence"])
         503: {"description": "The evidence store cannot be read"},
     },
 )
-def download(ticket: TicketDep, sha256: str, store: StoreDep) -> Response:
+def download(ticket: TicketDep, sha256: str, store: StoreDep, _: Watcher) -> Response:
     artifact = next((a for a in ticket.artifacts if a.sha256 == sha256), None)
     if artifact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket.id} has no artifact {sha256}")

@@ -7,14 +7,24 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from api import crud
-from api.deps import SessionDep, SettingsDep, StoreDep, TicketDep, TrustedKeysDep
+from api.deps import (
+    AUTH_RESPONSES,
+    CaseReader,
+    Decider,
+    Reporter,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    TicketDep,
+    TrustedKeysDep,
+)
 from api.integrity import evidence_problems
-from api.models import DecisionAction, Ticket, TicketStatus
+from api.models import DecisionAction, Ticket, TicketStatus, User
 from api.schemas import ArtifactPublic, DecisionCreate, IntegrityReport, TicketList, TicketPublic, ViolationCreate
 from evidence.types import ViolationKind
 from evidence.wire import MAX_SAFE_INT
 
-router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=AUTH_RESPONSES)
 
 
 def to_public(ticket: Ticket) -> TicketPublic:
@@ -32,6 +42,8 @@ def to_public(ticket: Ticket) -> TicketPublic:
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "An update or end applied, an older revision recorded, or a replay of a known key"},
+        401: {"description": "Not signed in, or the token is expired or invalid"},
+        403: {"description": "Only the pipeline's account files tickets"},
         400: {"description": "The body is not JSON"},
         404: {"description": "An update or end whose start has not been filed yet (retry later)"},
         409: {"description": "Violation already filed under another key, or the event contradicts its ticket"},
@@ -39,7 +51,7 @@ def to_public(ticket: Ticket) -> TicketPublic:
         422: {"description": "Not a valid violation record"},
     },
 )
-def post_violation_event(record: ViolationCreate, session: SessionDep, response: Response) -> TicketPublic:
+def post_violation_event(record: ViolationCreate, session: SessionDep, response: Response, _: Reporter) -> TicketPublic:
     """Apply one violation event from the pipeline: a start files a ticket pending officer review; an update
     or end amends it. Each event carries its own idempotency key (``key``); replaying a key changes nothing."""
     try:
@@ -58,6 +70,7 @@ def post_violation_event(record: ViolationCreate, session: SessionDep, response:
 def list_tickets(
     session: SessionDep,
     settings: SettingsDep,
+    user: CaseReader,
     status_filter: Annotated[TicketStatus | None, Query(alias="status")] = None,
     kind: ViolationKind | None = None,
     camera: Annotated[str | None, Query(max_length=128)] = None,
@@ -66,27 +79,38 @@ def list_tickets(
 ) -> TicketList:
     limit = min(limit, settings.page_size_max)
     total, rows = crud.list_tickets(
-        session, status=status_filter, kind=kind.value if kind else None, camera=camera, limit=limit, offset=offset
+        session,
+        status=status_filter,
+        kind=kind.value if kind else None,
+        camera=camera,
+        cameras=user.cameras,
+        limit=limit,
+        offset=offset,
     )
     return TicketList(total=total, items=[to_public(t) for t in rows])
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses={404: {"description": "No such ticket"}})
-def get_ticket(ticket: TicketDep) -> TicketPublic:
+def get_ticket(ticket: TicketDep, _: CaseReader) -> TicketPublic:
     return to_public(ticket)
 
 
 @router.get(
     "/{ticket_id}/integrity", response_model=IntegrityReport, responses={404: {"description": "No such ticket"}}
 )
-def integrity(ticket: TicketDep, store: StoreDep, trusted: TrustedKeysDep) -> IntegrityReport:
+def integrity(ticket: TicketDep, store: StoreDep, trusted: TrustedKeysDep, _: CaseReader) -> IntegrityReport:
     """Re-hash every artifact of the ticket in the evidence store; check each manifest signature."""
     problems = evidence_problems(store, ticket, trusted)
     return IntegrityReport(ok=not problems, checked=len(ticket.artifacts), problems=problems)
 
 
 def _decide(
-    ticket: Ticket, body: DecisionCreate, action: DecisionAction, session: SessionDep, problems: list[str]
+    ticket: Ticket,
+    body: DecisionCreate,
+    action: DecisionAction,
+    session: SessionDep,
+    user: User,
+    problems: list[str],
 ) -> TicketPublic:
     """``problems``: the evidence's integrity problems (a confirm is refused while there are any)."""
     if problems:
@@ -95,30 +119,40 @@ def _decide(
             "evidence failed its integrity check, so it cannot support a penalty: " + "; ".join(problems),
         )
     try:
-        return to_public(crud.decide(session, ticket=ticket, action=action, reason=body.reason, actor=body.actor))
+        decided = crud.decide(
+            session, ticket=ticket, action=action, reason=body.reason, actor=user.username, actor_role=user.role
+        )
+        return to_public(decided)
     except crud.AlreadyDecided as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
 DECISION_RESPONSES: dict[int | str, dict[str, str]] = {
     400: {"description": "The body is not JSON"},
-    404: {"description": "No such ticket"},
+    401: {"description": "Not signed in, or the token is expired or invalid"},
+    403: {"description": "Only officers decide"},
+    404: {"description": "No such ticket (or not on a camera this officer may see)"},
     413: {"description": "The body is larger than the API accepts"},
     409: {"description": "Already decided, or (confirm) the evidence fails its integrity check"},
-    422: {"description": "Reason or actor missing"},
+    422: {"description": "Reason missing, or a field the server owns (actor, status …) sent"},
 }
 
 
 @router.post("/{ticket_id}/confirm", response_model=TicketPublic, responses=DECISION_RESPONSES)
 def confirm(
-    ticket: TicketDep, body: DecisionCreate, session: SessionDep, store: StoreDep, trusted: TrustedKeysDep
+    ticket: TicketDep,
+    body: DecisionCreate,
+    session: SessionDep,
+    store: StoreDep,
+    trusted: TrustedKeysDep,
+    user: Decider,
 ) -> TicketPublic:
     """Officer confirms the AI candidate is a violation (the legally required human review). Refused while any
     of its evidence fails its hash or a manifest signature fails."""
-    return _decide(ticket, body, DecisionAction.CONFIRM, session, evidence_problems(store, ticket, trusted))
+    return _decide(ticket, body, DecisionAction.CONFIRM, session, user, evidence_problems(store, ticket, trusted))
 
 
 @router.post("/{ticket_id}/reject", response_model=TicketPublic, responses=DECISION_RESPONSES)
-def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep) -> TicketPublic:
+def reject(ticket: TicketDep, body: DecisionCreate, session: SessionDep, user: Decider) -> TicketPublic:
     """Officer rejects the AI candidate (false alarm, not a violation, duplicate …) with a reason."""
-    return _decide(ticket, body, DecisionAction.REJECT, session, [])
+    return _decide(ticket, body, DecisionAction.REJECT, session, user, [])

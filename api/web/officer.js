@@ -53,7 +53,7 @@ function formatTime(iso) {
 function show(message) { document.getElementById("message").textContent = message || ""; }
 
 async function api(path, options = {}) {
-  const response = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
+  const response = await authFetch(path, { headers: { "Content-Type": "application/json" }, ...options });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const detail = Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : body.detail;
@@ -128,12 +128,10 @@ async function checkIntegrity(ticketId, node) {
 }
 
 async function decide(ticketId, action, node) {
-  const actor = document.getElementById("actor").value.trim();
   const reason = node.querySelector(".reason").value.trim();
-  if (!actor) { show(t().needActor); document.getElementById("actor").focus(); return; }
   if (reason.length < 2) { show(t().needReason); node.querySelector(".reason").focus(); return; }
   try {
-    const ticket = await api(`/api/v1/tickets/${ticketId}/${action}`, { method: "POST", body: JSON.stringify({ actor, reason }) });
+    const ticket = await api(`/api/v1/tickets/${ticketId}/${action}`, { method: "POST", body: JSON.stringify({ reason }) });
     show("");
     node.replaceWith(renderTicket(ticket));
   } catch (error) {
@@ -159,11 +157,12 @@ document.getElementById("lang-toggle").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("nonsite.lang", lang);
   applyLanguage();
+  renderWhoAmI();
   load();
 });
 document.getElementById("status-filter").addEventListener("change", load);
-const actorInput = document.getElementById("actor");
-actorInput.value = localStorage.getItem("nonsite.actor") || "";
-actorInput.addEventListener("change", () => localStorage.setItem("nonsite.actor", actorInput.value.trim()));
+session.lang = () => lang;
+session.onSignedIn = load;  // the decision's actor is whoever signed in: the server takes it from the token
 applyLanguage();
+renderWhoAmI();
 load();

@@ -47,7 +47,7 @@ function formatTime(iso) {
 function show(message) { document.getElementById("message").textContent = message || ""; }
 
 async function getJson(path) {
-  const response = await fetch(path);
+  const response = await authFetch(path);
   if (!response.ok) { throw new Error(`${response.status} ${response.statusText}`); }
   return response.json();
 }
@@ -188,11 +188,15 @@ document.getElementById("lang-toggle").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("nonsite.lang", lang);
   applyLanguage();
+  renderWhoAmI();
   renderAlerts();
   loadChannels();
   loadToday();
 });
+session.lang = () => lang;
+session.onSignedIn = () => { loadChannels(); loadToday(); };  // the alert stream retries by itself
 applyLanguage();
+renderWhoAmI();
 renderAlerts();
 loadChannels();
 loadToday();
