@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -307,12 +308,21 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
             **os.environ,
             "NONSITE_DATABASE_URL": f"sqlite:///{work / 'api.db'}",
             "NONSITE_EVIDENCE_DIR": str(work / "evidence"),
+            "NONSITE_JWT_SECRET": secrets.token_urlsafe(32),
+            "NONSITE_API_PASSWORD": secrets.token_urlsafe(16),  # the pipeline's account, made here
         }
+        subprocess.run(
+            [*NONSITE, "users", "add", "pipeline", "--role", "pipeline", "--password-env", "NONSITE_API_PASSWORD"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         api = subprocess.Popen(
             [*NONSITE, "serve", "--port", str(api_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         run = subprocess.Popen(
             [*NONSITE, "run", "--config", str(config)],
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=(work / "run.log").open("w"),
         )

@@ -21,7 +21,12 @@ def list_users(session: SessionDep, _: Admin) -> list[UserPublic]:
     "",
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "The user name is taken"}, 422: {"description": "Not a valid account"}},
+    responses={
+        400: {"description": "The body is not JSON"},
+        409: {"description": "The user name is taken"},
+        413: {"description": "The body is larger than the API accepts"},
+        422: {"description": "Not a valid account"},
+    },
 )
 def add_user(body: UserCreate, session: SessionDep, _: Admin) -> UserPublic:
     try:
