@@ -131,9 +131,15 @@ def test_an_unregistered_model_stops_the_run_unless_a_fallback_is_named(tmp_path
     [
         (["serve", "--port", "70000"], "a TCP port is a whole number from 1 to 65535"),
         (["serve", "--port", "-1"], "a TCP port"),
-        (["serve", "--host", "999.1.1.1", "--port", "8999"], "cannot listen on '999.1.1.1'"),
-        (["serve", "--database-url", "sqlite:////proc/nonsite/x.db", "--port", "8999"], "cannot open the database"),
-        (["serve", "--database-url", "postgresql://u:p@127.0.0.1:1/db", "--port", "8999"], "needs a driver"),
+        (["serve", "--development", "--host", "999.1.1.1", "--port", "8999"], "cannot listen on '999.1.1.1'"),
+        (
+            ["serve", "--development", "--database-url", "sqlite:////proc/nonsite/x.db", "--port", "8999"],
+            "cannot open the database",
+        ),
+        (
+            ["serve", "--development", "--database-url", "postgresql://u:p@127.0.0.1:1/db", "--port", "8999"],
+            "needs a driver",
+        ),
         (["plates", "x.jpg", "--min-confidence", "nan"], "a confidence is a number from 0 to 1"),
         (["plates", "x.jpg", "--min-confidence", "5"], "a confidence is a number from 0 to 1"),
         (["outbox", "push", "--config", "c.yaml", "--deadline", "-3"], "seconds must be a finite number >= 0"),

@@ -15,6 +15,7 @@ from detectors.catalog import load_catalog
 from evidence.signing import trusted_keys, verify
 from pipeline.cli import main
 from pipeline.rules import overlap_of_smaller
+from tests.conftest import bearer
 from tests.test_yolo_onnx import MODELS
 
 # Ground truth by eye, from ../shared/data label files.
@@ -100,7 +101,7 @@ def test_evidence_is_sealed_with_hashes_and_manifest(chain: dict[str, Any]) -> N
 
 
 def test_tickets_are_filed_and_can_be_confirmed(chain: dict[str, Any]) -> None:
-    with httpx.Client(base_url=chain["url"]) as api:
+    with httpx.Client(base_url=chain["url"], headers=bearer("officer")) as api:
         tickets = api.get("/api/v1/tickets").json()
         assert tickets["total"] == 2
         by_kind = {t["kind"]: t for t in tickets["items"]}
@@ -114,7 +115,7 @@ def test_tickets_are_filed_and_can_be_confirmed(chain: dict[str, Any]) -> None:
 
 def test_tickets_learn_when_the_violation_ended(chain: dict[str, Any]) -> None:
     ends = {e["id"]: e for e in chain["events"] if e["state"] == "end"}
-    with httpx.Client(base_url=chain["url"]) as api:
+    with httpx.Client(base_url=chain["url"], headers=bearer("officer")) as api:
         for ticket in api.get("/api/v1/tickets").json()["items"]:
             end = ends[ticket["violation_id"]]
             assert ticket["state"] == "ended" and ticket["end_s"] == end["end_s"] > ticket["start_s"]

@@ -9,7 +9,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from evidence.outbox import HttpTransport, Outbox
-from tests.conftest import violation_payload
+from tests.conftest import bearer, violation_payload
 
 
 class Flaky:
@@ -30,7 +30,7 @@ class Flaky:
 def test_retries_until_accepted(tmp_path: Path, client: TestClient) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
     outbox.enqueue(violation_payload()["key"], violation_payload())
-    transport = Flaky(HttpTransport("http://test", client=client), failures=3)
+    transport = Flaky(HttpTransport("http://test", client=as_pipeline(client)), failures=3)
     sleeps: list[float] = []
     report = outbox.drain(transport, deadline_s=60, sleep=sleeps.append, clock=lambda: sum(sleeps))
     assert (report.delivered, report.pending) == (1, 0)
@@ -42,7 +42,7 @@ def test_retries_until_accepted(tmp_path: Path, client: TestClient) -> None:
 def test_retried_push_after_lost_response_makes_no_second_ticket(tmp_path: Path, client: TestClient) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
     outbox.enqueue(violation_payload()["key"], violation_payload())
-    transport = Flaky(HttpTransport("http://test", client=client), failures=2, lose_response=True)
+    transport = Flaky(HttpTransport("http://test", client=as_pipeline(client)), failures=2, lose_response=True)
     report = outbox.drain(transport, deadline_s=60, sleep=lambda _s: None)
     assert report.delivered == 1
     assert transport.calls == 3
@@ -62,12 +62,17 @@ def test_nothing_is_lost_when_the_api_is_down(tmp_path: Path, client: TestClient
     reopened = Outbox(path)  # survives a restart of the pipeline
     ((_key, payload),) = reopened.pending()
     assert payload["camera"] == "cam-1"
-    assert reopened.push_once(HttpTransport("http://test", client=client)).delivered == 1
+    assert reopened.push_once(HttpTransport("http://test", client=as_pipeline(client))).delivered == 1
     assert reopened.pending() == []
 
 
 def test_payload_the_api_refuses_is_kept_and_not_retried(tmp_path: Path, client: TestClient) -> None:
     outbox = Outbox(tmp_path / "outbox.sqlite")
     outbox.enqueue(violation_payload()["key"], violation_payload(kind="not-a-kind"))
-    report = outbox.drain(HttpTransport("http://test", client=client), deadline_s=5, sleep=lambda _s: None)
+    report = outbox.drain(HttpTransport("http://test", client=as_pipeline(client)), deadline_s=5, sleep=lambda _s: None)
     assert (report.delivered, report.pending, report.rejected) == (0, 0, 1)
+
+
+def as_pipeline(client: TestClient) -> TestClient:
+    """The same app, signed in as the pipeline's account (the fixture's client is an officer)."""
+    return TestClient(client.app, headers=bearer("pipeline"))
