@@ -6,6 +6,7 @@ cases and channels. Users are disabled, never deleted: decisions and (later) aud
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from enum import StrEnum
@@ -33,8 +34,12 @@ CAMERA_PATTERN = re.compile(r"^[A-Za-z0-9*?._-]{1,128}$")
 MIN_PASSWORD = 10
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the user does not exist, so an unknown name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so an unknown name costs as long as a wrong password."""
+    return _hasher.hash("not a password of anyone")
 
 
 class AccountError(ValueError):
@@ -72,7 +77,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The enabled user with this name and password, else None (the same cost either way)."""
     user = session.scalar(select(User).where(User.username == username))
     try:
-        _hasher.verify(user.password_hash if user is not None else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user is not None else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or user.disabled:

@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.store = ContentStore(settings.evidence_dir)
+    app.state.login_limiter = auth.new_limiter()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(tickets.router)

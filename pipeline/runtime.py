@@ -1,4 +1,4 @@
-"""The staged runtime: every camera of a config at once, each in three stages joined by bounded queues.
+"""The staged runtime: every camera of a config at once, in four stages joined by bounded queues.
 
 ```
 capture (thread per camera)    detection (one thread)           analysis (one thread)    evidence (thread per camera)
@@ -9,8 +9,8 @@ capture (thread per camera)    detection (one thread)           analysis (one th
   queue blocks); a live source keeps only the latest frames (the oldest is dropped and counted).
 - The detector runs once per batch of frames from every camera (and their zone crops), so one model serves
   however many cameras there are. Detection and the rest of the analysis are two threads with one batch
-  between them: ONNX Runtime works without the interpreter lock, so the next batch is detected while the
-  last one is tracked and ruled on (each camera's frames still pass both in order).
+  between them: OpenVINO and ONNX Runtime work without the interpreter lock, so the next batch is detected
+  while the last one is tracked and ruled on (each camera's frames still pass both in order).
 - Only frozen, picklable values cross a stage: :class:`~pipeline.types.Frame`, detections, violation events,
   the record stream's :class:`~evidence.clips.RecordStreamParams`. The threads here are the ``local`` engine;
   a capture stage can become its own supervised process, and a camera's analysis and evidence a remote actor,
@@ -57,7 +57,7 @@ END: Final = _End()
 
 
 class _RestFailed(Exception):
-    """The detection loop stops because the rest of the analysis failed (the cause is chained)."""
+    """The detection loop stops because the rest of the analysis failed (``Runtime._rest_failure`` says how)."""
 
 
 @dataclass(frozen=True)
@@ -396,14 +396,14 @@ class Runtime:
         try:
             self._detection_loop(active, handoff)
         except Exception as exc:  # a bug here must not leave every other stage waiting for ever
-            if not isinstance(exc, _RestFailed):
+            cause = self._rest_failure or exc  # a failure after detection was logged where it happened
+            if cause is exc:
                 logger.exception("the analysis stage failed")
             self._analysis_failed.set()
             self._stopping.set()
             handoff.put(None)
             rest.join()  # nothing else analyses these cameras now
             self._take_up_added(active)  # cameras added meanwhile wait for their END too
-            cause = exc.__cause__ if isinstance(exc, _RestFailed) else exc
             for camera in active:
                 camera.fail(f"analysis stage failed: {cause!r}")
                 self._finish(camera)
@@ -416,7 +416,7 @@ class Runtime:
         turn = 0
         while self._take_up_added(active):
             if self._rest_failure is not None:
-                raise _RestFailed() from self._rest_failure
+                raise _RestFailed()
             batch: list[tuple[_Camera, Frame]] = []
             for step in range(len(active)):
                 camera = active[(turn + step) % len(active)]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from api import accounts, tokens
 from api.app import create_app
@@ -110,7 +111,7 @@ def add_test_users(settings: Settings, **cameras: list[str]) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     with session_factory(engine)() as session:
-        if session.query(User).count():  # a copy of a database that has them already
+        if session.scalar(select(func.count()).select_from(User)):  # a copy of a database that has them
             return
         for role in accounts.Role:
             session.add(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from api.accounts import camera_clause, sees
+from api.accounts import camera_clause
 from api.deps import AUTH_RESPONSES, SessionDep, SettingsDep, Watcher
 from api.models import Ticket, User
 from api.schemas import Alert, TodayStats
@@ -53,8 +53,9 @@ def _after(sessions: sessionmaker[Session], last_id: int | None, user: User) -> 
     with sessions() as session:
         if last_id is None:  # a new subscriber: from now on
             return session.scalar(select(func.max(Ticket.id))) or 0, []
-        rows = session.scalars(select(Ticket).where(Ticket.id > last_id).order_by(Ticket.id).limit(BATCH)).all()
-        return (rows[-1].id if rows else last_id), [to_alert(t) for t in rows if sees(user, t.camera)]
+        query = select(Ticket).where(Ticket.id > last_id, camera_clause(Ticket.camera, user.cameras))
+        rows = session.scalars(query.order_by(Ticket.id).limit(BATCH)).all()
+        return (rows[-1].id if rows else last_id), [to_alert(t) for t in rows]
 
 
 @router.get("/alerts", response_model=list[Alert])

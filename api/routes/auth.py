@@ -23,12 +23,9 @@ from api.schemas import TokenPublic, UserPublic
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-def _limiter(request: Request) -> MovingWindowRateLimiter:
-    """One per app: failed sign-ins per user name and client address, in a moving minute."""
-    limiter: MovingWindowRateLimiter | None = getattr(request.app.state, "login_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.login_limiter = MovingWindowRateLimiter(MemoryStorage())
-    return limiter
+def new_limiter() -> MovingWindowRateLimiter:
+    """Failed sign-ins per user name and client address, in a moving minute (one per app, in its memory)."""
+    return MovingWindowRateLimiter(MemoryStorage())
 
 
 @router.post(
@@ -46,7 +43,7 @@ def sign_in(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPublic:
-    limiter = _limiter(request)
+    limiter: MovingWindowRateLimiter = request.app.state.login_limiter
     rate = RateLimitItemPerMinute(settings.login_attempts_per_minute)
     who = (request.client.host if request.client else "unknown", form.username[:64])
     if not limiter.test(rate, *who):
@@ -80,7 +77,7 @@ def me(user: CurrentUser) -> UserPublic:
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def sign_out(response: Response) -> Response:
+def sign_out() -> Response:
     """Forgets the browser's cookie (a token already copied stays valid until it expires: they are short)."""
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(TOKEN_COOKIE, path="/api/", httponly=True, samesite="strict")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from api import accounts
-from api.accounts import Role
 from api.deps import AUTH_RESPONSES, Admin, SessionDep
 from api.schemas import UserCreate, UserPublic
 
@@ -31,7 +30,7 @@ def list_users(session: SessionDep, _: Admin) -> list[UserPublic]:
 def add_user(body: UserCreate, session: SessionDep, _: Admin) -> UserPublic:
     try:
         user = accounts.add_user(
-            session, username=body.username, password=body.password, role=Role(body.role), cameras=body.cameras
+            session, username=body.username, password=body.password, role=body.role, cameras=body.cameras
         )
     except accounts.AccountError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
