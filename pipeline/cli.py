@@ -297,15 +297,16 @@ def _beside_the_cameras(config: NonsiteConfig, runtime: Runtime, outbox: Outbox,
         print(f"metrics: http://{config.metrics.host}:{config.metrics.port}/metrics", file=sys.stderr)
     if push:
         api = config.api
+        login = _api_login(api)  # one sign-in for both loops
         loops.append(
             OutboxPusher(
                 outbox,
-                HttpTransport(api.url, api.timeout_s, auth=_api_login(api)),
+                HttpTransport(api.url, api.timeout_s, auth=login),
                 api.push_interval_s,
                 on_delivered=metrics.delivered if metrics else None,
             )
         )
-        sink = ApiHealthSink(api.url, api.timeout_s, auth=_api_login(api))
+        sink = ApiHealthSink(api.url, api.timeout_s, auth=login)
         loops.append(HealthReporter(runtime, sink, api.health_interval_s, api.snapshot_interval_s))
     for loop in loops:
         loop.start()
@@ -480,7 +481,8 @@ def _demo_users(settings: Any, api: ApiConfig) -> None:
 
     pipeline_password = secrets.token_urlsafe(24)
     os.environ[api.password_env] = pipeline_password
-    with session_factory(make_engine(settings.database_url))() as session:
+    engine = make_engine(settings.database_url)
+    with session_factory(engine)() as session:
         for name, role, password in (*DEMO_USERS, (api.username, "pipeline", pipeline_password)):
             user = session.scalar(select(User).where(User.username == name))
             if user is None:
@@ -488,6 +490,7 @@ def _demo_users(settings: Any, api: ApiConfig) -> None:
             else:
                 user.password_hash, user.role, user.disabled = accounts.hash_password(password), role, False
                 session.commit()
+    engine.dispose()
 
 
 def _uvicorn_server(settings: Any, host: str, port: int) -> Any:

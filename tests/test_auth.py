@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,24 @@ def test_users_cli_adds_lists_and_disables(
         assert client.post("/api/v1/auth/token", data=form).status_code == 401, "disabled"
         assert main(["users", "enable", "wang.wei", "--database-url", url]) == 0
         assert client.post("/api/v1/auth/token", data=form).json()["user"]["cameras"] == ["xh-*", "xh2-01"]
+
+
+def test_the_demo_makes_its_accounts_and_puts_them_back_on_a_rerun(tmp_path: Path, monkeypatch: Any) -> None:
+    from pipeline.cli import DEMO_USERS, _demo_users
+    from pipeline.config import ApiConfig
+
+    settings = settings_for(tmp_path)
+    monkeypatch.setenv("NONSITE_API_PASSWORD", "before the demo")  # the demo sets it; put back after the test
+    with TestClient(create_app(settings)) as client:
+        passwords = []
+        for _ in range(2):  # a rerun of the demo on its own database
+            _demo_users(settings, ApiConfig())
+            passwords.append(os.environ["NONSITE_API_PASSWORD"])
+            for name, role, password in DEMO_USERS:
+                signed_in = client.post("/api/v1/auth/token", data={"username": name, "password": password})
+                assert signed_in.status_code == 200 and signed_in.json()["user"]["role"] == role
+            form = {"username": "pipeline", "password": passwords[-1]}
+            assert client.post("/api/v1/auth/token", data=form).json()["user"]["role"] == "pipeline"
+        assert passwords[0] != passwords[1], "a random pipeline password per run"
+        stale = client.post("/api/v1/auth/token", data={"username": "pipeline", "password": passwords[0]})
+        assert stale.status_code == 401
