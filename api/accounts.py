@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from api import audit
 from api.models import User
 
 
@@ -88,7 +89,16 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def add_user(session: Session, *, username: str, password: str, role: Role, cameras: Sequence[str] = ("*",)) -> User:
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    cameras: Sequence[str] = ("*",),
+    by: audit.Actor | User,
+) -> User:
+    """``by``: who adds the user (an admin, or someone at the server's shell), for the audit log."""
     check_username(username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"user {username!r} exists already")
@@ -96,15 +106,20 @@ def add_user(session: Session, *, username: str, password: str, role: Role, came
         username=username, password_hash=hash_password(password), role=role.value, cameras=check_cameras(cameras)
     )
     session.add(user)
+    audit.record(
+        session, by, audit.Action.USER_ADDED, f"user/{username}", detail={"role": role.value, "cameras": user.cameras}
+    )
     session.commit()
     return user
 
 
-def set_disabled(session: Session, username: str, disabled: bool) -> User:
+def set_disabled(session: Session, username: str, disabled: bool, *, by: audit.Actor | User) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise AccountError(f"no user {username!r}")
     user.disabled = disabled
+    action = audit.Action.USER_DISABLED if disabled else audit.Action.USER_ENABLED
+    audit.record(session, by, action, f"user/{username}", detail={"role": user.role})
     session.commit()
     return user
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,11 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from api import audit
 from api.db import make_engine, migrate, session_factory
 from api.errors import validation_error
 from api.limits import BodySizeLimit
 from api.routes import alerts, auth, channels, evidence, keys, tickets, users
+from api.routes import audit as audit_routes
 from api.settings import Settings
+from evidence.audit_log import AuditMirror
 from evidence.store import ContentStore
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -22,14 +28,34 @@ WEB = Path(__file__).resolve().parent / "web"
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     migrate(engine)
+    sessions = session_factory(engine)
+    mirror = AuditMirror(settings.audit_dir)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """Signs audit checkpoints while serving, and a last one at shutdown."""
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=audit.keep_checkpointing,
+            args=(sessions, mirror, settings.audit_checkpoint_s, stop),
+            name="audit-checkpoints",
+            daemon=True,
+        )
+        worker.start()
+        yield
+        stop.set()
+        worker.join(timeout=30)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="nonsite",
         version="0.1.0",
         description="Tickets from AI-flagged violations; officers confirm or reject each one.",
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = session_factory(engine)
+    app.state.sessions = sessions
+    app.state.audit_mirror = mirror
     app.state.store = ContentStore(settings.evidence_dir)
     app.state.login_limiter = auth.new_limiter()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -41,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(auth.router)
     app.include_router(users.router)
+    app.include_router(audit_routes.router)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     @app.get("/", include_in_schema=False)

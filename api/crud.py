@@ -11,8 +11,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api import audit
 from api.accounts import camera_clause
-from api.models import Artifact, Decision, DecisionAction, Ticket, TicketStatus, ViolationEventRow, ViolationState
+from api.models import (
+    Artifact,
+    Decision,
+    DecisionAction,
+    Ticket,
+    TicketStatus,
+    User,
+    ViolationEventRow,
+    ViolationState,
+)
 from evidence.types import EventState
 from evidence.wire import ArtifactWire, ViolationWire
 
@@ -65,15 +75,38 @@ def _artifacts(evidence: list[ArtifactWire]) -> list[Artifact]:
     ]
 
 
-def apply_event(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket, Outcome]:
-    """File a start as a new ticket, or apply an update or end to its ticket. Replays of a key change nothing."""
+def apply_event(
+    session: Session, *, key: str, record: ViolationWire, sender: audit.Actor | User
+) -> tuple[Ticket, Outcome]:
+    """File a start as a new ticket, or apply an update or end to its ticket, with its audit entry. Replays of a
+    key change nothing (and are not audited: nothing happened)."""
     seen = _event_ticket(session, key=key)
     if seen is not None:
         return seen, Outcome.REPLAYED
+    before = 0
     if record.state is EventState.START:
         ticket, outcome = _file(session, key=key, record=record), Outcome.CREATED
     else:
-        ticket, outcome = _amend(session, key=key, record=record)
+        ticket = get_by_violation_id(session, violation_id=record.id) or _not_filed(record)
+        before = len(ticket.artifacts)
+        ticket, outcome = _amend(session, ticket, key=key, record=record)
+    session.flush()
+    session.refresh(ticket, ["artifacts"])
+    audit.record(
+        session,
+        sender,
+        audit.Action.TICKET_CREATED if outcome is Outcome.CREATED else audit.Action.TICKET_EVENT,
+        f"ticket/{ticket.id}",
+        ticket_id=ticket.id,
+        detail={
+            "violation_id": record.id,
+            "key": key,
+            "state": record.state.value,
+            "revision": record.revision,
+            "applied": outcome in (Outcome.CREATED, Outcome.APPLIED),
+            "evidence": sorted(f"{a.kind}:{a.sha256}" for a in ticket.artifacts[before:]),
+        },
+    )
     try:
         session.commit()
     except IntegrityError:  # a concurrent push with the same key won the race: return its ticket
@@ -112,10 +145,11 @@ def _file(session: Session, *, key: str, record: ViolationWire) -> Ticket:
     return ticket
 
 
-def _amend(session: Session, *, key: str, record: ViolationWire) -> tuple[Ticket, Outcome]:
-    ticket = get_by_violation_id(session, violation_id=record.id)
-    if ticket is None:
-        raise NotFiled(f"violation {record.id} has no ticket yet (its start has not arrived)")
+def _not_filed(record: ViolationWire) -> Ticket:
+    raise NotFiled(f"violation {record.id} has no ticket yet (its start has not arrived)")
+
+
+def _amend(session: Session, ticket: Ticket, *, key: str, record: ViolationWire) -> tuple[Ticket, Outcome]:
     if (ticket.kind, ticket.camera, ticket.rule) != (record.kind.value, record.camera, record.rule):
         raise ConflictingEvent(
             f"{record.state.value} for violation {record.id} names {record.kind.value}/{record.camera}/{record.rule}, "
@@ -196,11 +230,9 @@ def list_tickets(
     return total, list(rows)
 
 
-def decide(
-    session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, actor: str, actor_role: str
-) -> Ticket:
-    """Record an officer's confirm or reject (``actor``: the signed-in user). A ticket is decided once; a second
-    decision is refused."""
+def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, officer: User) -> Ticket:
+    """Record an officer's confirm or reject (``officer``: the signed-in user) with its audit entry. A ticket is
+    decided once; a second decision is refused."""
     new_status = TicketStatus.CONFIRMED if action is DecisionAction.CONFIRM else TicketStatus.REJECTED
     # Conditional update: of two concurrent decisions exactly one matches the pending status.
     result = session.execute(
@@ -213,7 +245,21 @@ def decide(
         session.refresh(ticket)
         raise AlreadyDecided(ticket)
     session.add(
-        Decision(ticket_id=ticket.id, action=action.value, reason=reason.strip(), actor=actor, actor_role=actor_role)
+        Decision(
+            ticket_id=ticket.id,
+            action=action.value,
+            reason=reason.strip(),
+            actor=officer.username,
+            actor_role=officer.role,
+        )
+    )
+    audit.record(
+        session,
+        officer,
+        audit.Action.TICKET_CONFIRMED if action is DecisionAction.CONFIRM else audit.Action.TICKET_REJECTED,
+        f"ticket/{ticket.id}",
+        ticket_id=ticket.id,
+        detail={"violation_id": ticket.violation_id, "reason": reason.strip()},
     )
     session.commit()
     session.refresh(ticket)

@@ -16,6 +16,7 @@ from api.accounts import Role, sees
 from api.models import Ticket, User
 from api.settings import Settings
 from evidence import signing
+from evidence.audit_log import AuditMirror
 from evidence.store import ContentStore
 from evidence.wire import MAX_SAFE_INT
 
@@ -28,6 +29,11 @@ def _session(request: Request) -> Iterator[Session]:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def _audit_mirror(request: Request) -> AuditMirror:
+    mirror: AuditMirror = request.app.state.audit_mirror
+    return mirror
 
 
 def _store(request: Request) -> ContentStore:
@@ -47,6 +53,7 @@ SessionDep = Annotated[Session, Depends(_session)]
 TrustedKeysDep = Annotated[dict[str, Ed25519PublicKey], Depends(_trusted_keys)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[ContentStore, Depends(_store)]
+AuditMirrorDep = Annotated[AuditMirror, Depends(_audit_mirror)]
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -105,12 +112,14 @@ DECIDERS = (Role.OFFICER,)
 WATCHERS = (Role.OPERATOR, Role.OFFICER, Role.LEGAL_REVIEWER, Role.AUDITOR)
 REPORTERS = (Role.PIPELINE,)
 ADMINS = (Role.ADMIN,)
+AUDIT_READERS = (Role.LEGAL_REVIEWER, Role.AUDITOR)
 
 CaseReader = Annotated[User, allow(*CASE_READERS)]
 Decider = Annotated[User, allow(*DECIDERS)]
 Watcher = Annotated[User, allow(*WATCHERS)]
 Reporter = Annotated[User, allow(*REPORTERS)]
 Admin = Annotated[User, allow(*ADMINS)]
+AuditReader = Annotated[User, allow(*AUDIT_READERS)]
 
 
 TicketId = Annotated[int, Path(ge=1, le=MAX_SAFE_INT, description="Ticket number.")]

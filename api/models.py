@@ -172,3 +172,35 @@ class Channel(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)  # this server's clock (staleness)
     snapshot: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # small JPEG of the last frame
     snapshot_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuditEntry(Base):
+    """One action: who (actor and role), what (action, object, outcome), when. Append-only: the database refuses
+    UPDATE and DELETE (migration 0005). ``seq`` numbers entries without gaps; entry ``seq`` is leaf ``seq - 1``
+    of the audit Merkle tree (evidence.audit_log)."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[str] = mapped_column(String(40))  # ISO 8601 UTC with microseconds, exactly as hashed
+    actor: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    object: Mapped[str] = mapped_column(String(200))  # "ticket/12", "ticket/12/evidence/<sha256>", "user/name"
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | refused | failed
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    def as_entry(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "object": self.object,
+            "ticket_id": self.ticket_id,
+            "outcome": self.outcome,
+            "detail": self.detail,
+        }

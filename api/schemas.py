@@ -217,3 +217,48 @@ class TokenPublic(BaseModel):
     token_type: str
     expires_in: int = Field(..., description="Seconds the token is valid.")
     user: UserPublic
+
+
+class AuditEntryPublic(BaseModel):
+    """One audit entry, exactly the fields its leaf hash is taken over (evidence.audit_log.ENTRY_FIELDS)."""
+
+    seq: int = Field(..., description="Position in the log (1-based); leaf seq - 1 of the Merkle tree")
+    at: str = Field(..., description="When, ISO 8601 UTC")
+    actor: str
+    role: str
+    action: str = Field(..., description="ticket.viewed, evidence.downloaded, ticket.confirmed, user.added …")
+    object: str
+    ticket_id: int | None
+    outcome: str = Field(..., description="ok | refused | failed")
+    detail: dict[str, Any]
+
+
+class AuditEntryList(BaseModel):
+    total: int
+    items: list[AuditEntryPublic]
+
+
+class AuditFinding(BaseModel):
+    position: int | None = Field(..., description="The entry's seq, when one entry is to blame")
+    problem: str
+
+
+class AuditVerification(BaseModel):
+    ok: bool
+    entries: int = Field(..., description="Entries in the database")
+    checkpointed: int = Field(..., description="Entries the newest signed checkpoint covers")
+    checkpoint_at: str | None
+    key_id: str | None = Field(..., description="The key the checkpoints are signed with")
+    findings: list[AuditFinding]
+
+
+class ProvenEntry(BaseModel):
+    entry: AuditEntryPublic
+    proof: list[str] = Field(..., description="RFC 9162 inclusion proof (hex) against the checkpoint's root")
+
+
+class CaseAudit(BaseModel):
+    """A case's audit entries, each with its inclusion proof in the tree the checkpoint signs."""
+
+    checkpoint: dict[str, Any] = Field(..., description="The signed checkpoint (evidence.checkpoints)")
+    entries: list[ProvenEntry]

@@ -29,6 +29,14 @@ class Settings(BaseModel):
         description="Folder of Ed25519 public keys (*.pub, PEM) whose manifest signatures are trusted; the pipeline "
         "writes its key's public half there (storage.signing_key's folder).",
     )
+    audit_dir: Path = Field(
+        Path("var/audit"),
+        description="Outside the database: the audit log's leaf mirror, its signed checkpoints and their key "
+        "(checkpoint.key, made on first start with mode 0600). Keep it on another disk or back it up apart.",
+    )
+    audit_checkpoint_s: float = Field(
+        30.0, gt=0, le=86_400, description="How often the API signs a checkpoint of the audit log when it grew."
+    )
     timezone: ZoneInfo = Field(
         ZoneInfo("Asia/Shanghai"), description="The bureau's zone: where 'today' starts (IANA name)."
     )
@@ -69,8 +77,8 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """``NONSITE_DATABASE_URL``, ``NONSITE_EVIDENCE_DIR``, ``NONSITE_TRUSTED_KEYS_DIR``, ``NONSITE_JWT_SECRET``
-        and ``NONSITE_DEVELOPMENT`` (1 / true) fill what ``overrides`` leaves out."""
+        """``NONSITE_DATABASE_URL``, ``NONSITE_EVIDENCE_DIR``, ``NONSITE_TRUSTED_KEYS_DIR``, ``NONSITE_AUDIT_DIR``,
+        ``NONSITE_JWT_SECRET`` and ``NONSITE_DEVELOPMENT`` (1 / true) fill what ``overrides`` leaves out."""
         values: dict[str, object] = {}
         if url := os.environ.get("NONSITE_DATABASE_URL"):
             values["database_url"] = url
@@ -78,6 +86,8 @@ class Settings(BaseModel):
             values["evidence_dir"] = Path(folder)
         if folder := os.environ.get("NONSITE_TRUSTED_KEYS_DIR"):
             values["trusted_keys_dir"] = Path(folder)
+        if folder := os.environ.get("NONSITE_AUDIT_DIR"):
+            values["audit_dir"] = Path(folder)
         if secret := os.environ.get("NONSITE_JWT_SECRET"):
             values["jwt_secret"] = secret
         if os.environ.get("NONSITE_DEVELOPMENT", "").lower() in ("1", "true", "yes"):

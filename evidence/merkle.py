@@ -43,6 +43,31 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return node_hash(root(leaves[:k]), root(leaves[k:]))
 
 
+def prefix_roots(leaves: Sequence[bytes], sizes: Sequence[int]) -> dict[int, bytes]:
+    """MTH(D[size]) for each of ``sizes``, in one pass over ``leaves`` (a stack of perfect subtrees, the
+    compact range of RFC 9162's section 2.1.1 tree): how every checkpoint is checked without re-hashing per
+    checkpoint."""
+    wanted, found = set(sizes), {}
+    if 0 in wanted:
+        found[0] = EMPTY_ROOT
+    stack: list[tuple[int, bytes]] = []  # (leaf count, hash) of perfect subtrees, largest first
+    for count, leaf in enumerate(leaves, start=1):
+        size, node = 1, leaf
+        while stack and stack[-1][0] == size:
+            node = node_hash(stack.pop()[1], node)
+            size *= 2
+        stack.append((size, node))
+        if count in wanted:
+            top = stack[-1][1]
+            for _, left in reversed(stack[:-1]):
+                top = node_hash(left, top)
+            found[count] = top
+    missing = wanted - found.keys()
+    if missing:
+        raise ProofError(f"no tree of size {min(missing)} in {len(leaves)} leaves")
+    return found
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) (section 2.1.3.1): the audit path of leaf ``index`` in the tree of ``leaves``."""
     if not 0 <= index < len(leaves):

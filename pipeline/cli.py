@@ -453,6 +453,7 @@ def _api_settings(args: argparse.Namespace, config: NonsiteConfig | None, develo
             database_url=args.database_url or (config.database.url if config else None),
             evidence_dir=args.evidence_dir or (config.storage.evidence_dir if config else None),
             trusted_keys_dir=config.storage.signing_key.parent if config else None,
+            audit_dir=config.database.audit_dir if config else None,
             timezone=config.timezone if config else None,
             development=development or getattr(args, "development", False) or None,
         )
@@ -475,7 +476,7 @@ def _demo_users(settings: Any, api: ApiConfig) -> None:
 
     from sqlalchemy import select
 
-    from api import accounts
+    from api import accounts, audit
     from api.db import make_engine, session_factory
     from api.models import User
 
@@ -486,7 +487,9 @@ def _demo_users(settings: Any, api: ApiConfig) -> None:
         for name, role, password in (*DEMO_USERS, (api.username, "pipeline", pipeline_password)):
             user = session.scalar(select(User).where(User.username == name))
             if user is None:
-                accounts.add_user(session, username=name, password=password, role=accounts.Role(role))
+                accounts.add_user(
+                    session, username=name, password=password, role=accounts.Role(role), by=audit.Actor.shell()
+                )
             else:
                 user.password_hash, user.role, user.disabled = accounts.hash_password(password), role, False
                 session.commit()

@@ -358,6 +358,11 @@ class DatabaseConfig(_Section):
         "sqlite:///var/nonsite.db",
         description="SQLAlchemy URL of the API's database (SQLite paths: relative to this file).",
     )
+    audit_dir: Path = Field(
+        Path("var/audit"),
+        description="Outside the database: the audit log's leaf mirror and signed checkpoints (and their key). "
+        "Back it up apart from the database: it is what shows an edited or truncated audit log.",
+    )
 
 
 class NonsiteConfig(_Section):
@@ -503,6 +508,8 @@ def _resolve_paths(config: NonsiteConfig, base: Path) -> NonsiteConfig:
         value = getattr(config.storage, name)
         if not value.is_absolute():
             setattr(config.storage, name, base / value)
+    if not config.database.audit_dir.is_absolute():
+        config.database.audit_dir = base / config.database.audit_dir
     sqlite_prefix = "sqlite:///"
     database = config.database.url.removeprefix(sqlite_prefix)
     if config.database.url.startswith(sqlite_prefix) and database != ":memory:" and not database.startswith("/"):

@@ -47,13 +47,18 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from api import accounts
+    from api import accounts, audit
 
     password = _password(args)
     with _session(args) as session:
         try:
             user = accounts.add_user(
-                session, username=args.username, password=password, role=accounts.Role(args.role), cameras=args.cameras
+                session,
+                username=args.username,
+                password=password,
+                role=accounts.Role(args.role),
+                cameras=args.cameras,
+                by=audit.Actor.shell(),
             )
         except accounts.AccountError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -78,11 +83,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_set_disabled(disabled: bool) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from api import accounts
+        from api import accounts, audit
 
         with _session(args) as session:
             try:
-                accounts.set_disabled(session, args.username, disabled)
+                accounts.set_disabled(session, args.username, disabled, by=audit.Actor.shell())
             except accounts.AccountError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

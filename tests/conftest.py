@@ -147,6 +147,7 @@ def settings_for(root: Path, **overrides: Any) -> Settings:
         "database_url": f"sqlite:///{root / 'api.db'}",
         "evidence_dir": root / "evidence",
         "trusted_keys_dir": root / "keys",
+        "audit_dir": root / "audit",
         "jwt_secret": TEST_SECRET,
     }
     return Settings(**(values | overrides))

@@ -312,9 +312,14 @@ def test_signed_manifests_are_checked_and_the_trusted_keys_published(
     ids = [f"5d0c2c1e-0000-4000-8000-0000000000f{i}" for i in range(6)]
     good = filed(ids[0], sealed(ids[0]))
     assert good["ok"] is True, good
-    assert client.get("/api/v1/keys").json() == [
-        {"key_id": signer.key_id, "algorithm": "Ed25519", "public_key": public_key_b64(signer.public_key)}
-    ]
+    keys = client.get("/api/v1/keys").json()
+    assert keys[0] == {
+        "purpose": "manifest",
+        "key_id": signer.key_id,
+        "algorithm": "Ed25519",
+        "public_key": public_key_b64(signer.public_key),
+    }
+    assert [k["purpose"] for k in keys] == ["manifest", "audit_checkpoint"]
     # Each way the database could be edited around intact files gets its own named problem.
     forged = filed(ids[1], sealed(ids[1], signed_bytes=b'{"swapped":1}'))  # signed over other bytes
     assert forged["ok"] is False and "different manifest" in forged["problems"][0]
@@ -329,16 +334,18 @@ def test_signed_manifests_are_checked_and_the_trusted_keys_published(
     (api_settings.trusted_keys_dir / "pipeline.pub").unlink()
     report = client.get(f"/api/v1/tickets/{good['id']}/integrity").json()
     assert report["ok"] is False and "not a trusted key" in report["problems"][0]
-    assert client.get("/api/v1/keys").json() == []
+    assert [k["purpose"] for k in client.get("/api/v1/keys").json()] == ["audit_checkpoint"]
 
 
 def test_two_events_racing_in_with_the_same_new_clip_attach_it_once(api_settings: Settings) -> None:
     """The clip's update and the end carry the same new clip; the second to commit read the ticket before the
     first did (its list of known artifacts is stale). Its insert of the clip must not fail the request."""
     from api import crud
+    from api.audit import Actor
     from api.db import make_engine, migrate, session_factory
     from evidence.wire import ViolationWire
 
+    PIPELINE = Actor("pipeline", "pipeline")
     engine = make_engine(api_settings.database_url)
     migrate(engine)
     sessions = session_factory(engine)
@@ -356,11 +363,11 @@ def test_two_events_racing_in_with_the_same_new_clip_attach_it_once(api_settings
     ]
     start, update, end = (ViolationWire.model_validate(violation_payload(**fields)) for fields in steps)
     with sessions() as first, sessions() as second:
-        crud.apply_event(first, key=start.key, record=start)
+        crud.apply_event(first, key=start.key, record=start, sender=PIPELINE)
         stale = crud.get_by_violation_id(second, violation_id=start.id)
         assert stale is not None and stale.artifacts == []  # read before the clip arrived
-        crud.apply_event(first, key=update.key, record=update)
-        ticket, outcome = crud.apply_event(second, key=end.key, record=end)
+        crud.apply_event(first, key=update.key, record=update, sender=PIPELINE)
+        ticket, outcome = crud.apply_event(second, key=end.key, record=end, sender=PIPELINE)
         assert outcome is crud.Outcome.APPLIED and ticket.state == "ended"
         assert [a.sha256 for a in ticket.artifacts] == ["c" * 64]
     engine.dispose()

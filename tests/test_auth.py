@@ -63,6 +63,10 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {  # None: public
     ("post", "/api/v1/users"): {"admin"},
     ("post", "/api/v1/users/{username}/disable"): {"admin"},
     ("post", "/api/v1/users/{username}/enable"): {"admin"},
+    ("get", "/api/v1/audit"): {"legal_reviewer", "auditor"},
+    ("get", "/api/v1/audit/checkpoint"): {"legal_reviewer", "auditor"},
+    ("get", "/api/v1/audit/verify"): {"legal_reviewer", "auditor"},
+    ("get", "/api/v1/tickets/{ticket_id}/audit"): {"legal_reviewer", "auditor"},
     ("get", "/healthz"): None,
 }
 

@@ -16,7 +16,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from api import accounts, tokens
+from api import accounts, audit, tokens
 from api.deps import TOKEN_COOKIE, CurrentUser, SessionDep, SettingsDep
 from api.schemas import TokenPublic, UserPublic
 
@@ -57,12 +57,21 @@ def sign_in(
     user = accounts.authenticate(session, form.username, form.password)
     if user is None:
         limiter.hit(rate, *who)
+        audit.record_now(
+            session,
+            audit.Actor(form.username[:64], "unknown"),
+            audit.Action.SIGN_IN_FAILED,
+            f"user/{form.username[:64]}",
+            outcome=audit.Outcome.REFUSED,
+            detail={"client": who[0]},
+        )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "wrong user name or password, or the account is disabled",
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = tokens.issue(user.username, settings.secret, settings.token_ttl_s)
+    audit.record_now(session, user, audit.Action.SIGNED_IN, f"user/{user.username}", detail={"client": who[0]})
     response.set_cookie(
         TOKEN_COOKIE, token, max_age=settings.token_ttl_s, httponly=True, samesite="strict", path="/api/"
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api import crud
+from api import audit, crud
 from api.deps import (
     AUTH_RESPONSES,
     CaseReader,
@@ -51,11 +51,13 @@ def to_public(ticket: Ticket) -> TicketPublic:
         422: {"description": "Not a valid violation record"},
     },
 )
-def post_violation_event(record: ViolationCreate, session: SessionDep, response: Response, _: Reporter) -> TicketPublic:
+def post_violation_event(
+    record: ViolationCreate, session: SessionDep, response: Response, sender: Reporter
+) -> TicketPublic:
     """Apply one violation event from the pipeline: a start files a ticket pending officer review; an update
     or end amends it. Each event carries its own idempotency key (``key``); replaying a key changes nothing."""
     try:
-        ticket, outcome = crud.apply_event(session, key=record.key, record=record)
+        ticket, outcome = crud.apply_event(session, key=record.key, record=record, sender=sender)
     except crud.NotFiled as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except (crud.DuplicateViolation, crud.ConflictingEvent) as exc:
@@ -91,17 +93,32 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses={404: {"description": "No such ticket"}})
-def get_ticket(ticket: TicketDep, _: CaseReader) -> TicketPublic:
-    return to_public(ticket)
+def get_ticket(ticket: TicketDep, session: SessionDep, user: CaseReader) -> TicketPublic:
+    """The case, with its evidence and decisions (the view is recorded in the audit log)."""
+    public = to_public(ticket)
+    audit.record_now(session, user, audit.Action.TICKET_VIEWED, f"ticket/{ticket.id}", ticket_id=ticket.id)
+    return public
 
 
 @router.get(
     "/{ticket_id}/integrity", response_model=IntegrityReport, responses={404: {"description": "No such ticket"}}
 )
-def integrity(ticket: TicketDep, store: StoreDep, trusted: TrustedKeysDep, _: CaseReader) -> IntegrityReport:
+def integrity(
+    ticket: TicketDep, session: SessionDep, store: StoreDep, trusted: TrustedKeysDep, user: CaseReader
+) -> IntegrityReport:
     """Re-hash every artifact of the ticket in the evidence store; check each manifest signature."""
     problems = evidence_problems(store, ticket, trusted)
-    return IntegrityReport(ok=not problems, checked=len(ticket.artifacts), problems=problems)
+    report = IntegrityReport(ok=not problems, checked=len(ticket.artifacts), problems=problems)
+    audit.record_now(
+        session,
+        user,
+        audit.Action.TICKET_INTEGRITY_CHECKED,
+        f"ticket/{ticket.id}",
+        ticket_id=ticket.id,
+        outcome=audit.Outcome.OK if report.ok else audit.Outcome.FAILED,
+        detail={"checked": report.checked, "problems": problems},
+    )
+    return report
 
 
 def _decide(
@@ -112,19 +129,27 @@ def _decide(
     user: User,
     problems: list[str],
 ) -> TicketPublic:
-    """``problems``: the evidence's integrity problems (a confirm is refused while there are any)."""
+    """``problems``: the evidence's integrity problems (a confirm is refused while there are any). A refused
+    decision is recorded in the audit log too."""
+    done = audit.Action.TICKET_CONFIRMED if action is DecisionAction.CONFIRM else audit.Action.TICKET_REJECTED
+    refusal = None
     if problems:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            "evidence failed its integrity check, so it cannot support a penalty: " + "; ".join(problems),
-        )
-    try:
-        decided = crud.decide(
-            session, ticket=ticket, action=action, reason=body.reason, actor=user.username, actor_role=user.role
-        )
-        return to_public(decided)
-    except crud.AlreadyDecided as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        refusal = "evidence failed its integrity check, so it cannot support a penalty: " + "; ".join(problems)
+    else:
+        try:
+            return to_public(crud.decide(session, ticket=ticket, action=action, reason=body.reason, officer=user))
+        except crud.AlreadyDecided as exc:
+            refusal = str(exc)
+    audit.record_now(
+        session,
+        user,
+        done,
+        f"ticket/{ticket.id}",
+        ticket_id=ticket.id,
+        outcome=audit.Outcome.REFUSED,
+        detail={"violation_id": ticket.violation_id, "reason": body.reason.strip(), "refused": refusal},
+    )
+    raise HTTPException(status.HTTP_409_CONFLICT, refusal)
 
 
 DECISION_RESPONSES: dict[int | str, dict[str, str]] = {

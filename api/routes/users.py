@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api import accounts
 from api.deps import AUTH_RESPONSES, Admin, SessionDep
+from api.models import User
 from api.schemas import UserCreate, UserPublic
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=AUTH_RESPONSES)
@@ -27,19 +28,24 @@ def list_users(session: SessionDep, _: Admin) -> list[UserPublic]:
         422: {"description": "Not a valid account"},
     },
 )
-def add_user(body: UserCreate, session: SessionDep, _: Admin) -> UserPublic:
+def add_user(body: UserCreate, session: SessionDep, admin: Admin) -> UserPublic:
     try:
         user = accounts.add_user(
-            session, username=body.username, password=body.password, role=body.role, cameras=body.cameras
+            session,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            cameras=body.cameras,
+            by=admin,
         )
     except accounts.AccountError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return UserPublic.model_validate(user)
 
 
-def _set_disabled(session: SessionDep, username: str, disabled: bool) -> UserPublic:
+def _set_disabled(session: SessionDep, username: str, disabled: bool, admin: User) -> UserPublic:
     try:
-        return UserPublic.model_validate(accounts.set_disabled(session, username, disabled))
+        return UserPublic.model_validate(accounts.set_disabled(session, username, disabled, by=admin))
     except accounts.AccountError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
@@ -49,9 +55,9 @@ def disable(username: str, session: SessionDep, admin: Admin) -> UserPublic:
     """The user's tokens stop working at once; their decisions keep their name."""
     if username == admin.username:
         raise HTTPException(status.HTTP_409_CONFLICT, "an admin cannot disable their own account")
-    return _set_disabled(session, username, True)
+    return _set_disabled(session, username, True, admin)
 
 
 @router.post("/{username}/enable", response_model=UserPublic, responses={404: {"description": "No such user"}})
-def enable(username: str, session: SessionDep, _: Admin) -> UserPublic:
-    return _set_disabled(session, username, False)
+def enable(username: str, session: SessionDep, admin: Admin) -> UserPublic:
+    return _set_disabled(session, username, False, admin)
