@@ -37,6 +37,7 @@ class Action(StrEnum):
     TICKET_INTEGRITY_CHECKED = "ticket.integrity_checked"
     EVIDENCE_DOWNLOADED = "evidence.downloaded"
     TICKET_EXPORTED = "ticket.exported"
+    TICKET_VERIFIED = "ticket.verified"  # the auditor page's verification of the case bundle
     TICKET_CONFIRMED = "ticket.confirmed"
     TICKET_REJECTED = "ticket.rejected"
     SIGNED_IN = "auth.signed_in"

@@ -262,3 +262,18 @@ class CaseAudit(BaseModel):
 
     checkpoint: dict[str, Any] = Field(..., description="The signed checkpoint (evidence.checkpoints)")
     entries: list[ProvenEntry]
+
+
+class BundleCheck(BaseModel):
+    name: str = Field(..., description="index-signature, files, manifest-signature, audit-inclusion …")
+    ok: bool
+    problems: list[str]
+    detail: str
+
+
+class BundleVerification(BaseModel):
+    """The checks ``nonsite verify`` runs on the case's export bundle, run here on a fresh one."""
+
+    ok: bool
+    bundle_sha256: str
+    checks: list[BundleCheck]

@@ -28,7 +28,7 @@ from detectors.registry import create_detector
 from evidence.api_login import PasswordLogin
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
 from evidence.store import EvidenceStoreError
-from pipeline import model_commands, training_commands, user_commands
+from pipeline import audit_commands, model_commands, training_commands, user_commands
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ApiConfig, ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
@@ -693,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.add_parser(sub)
     training_commands.add_parser(sub)
     user_commands.add_parser(sub)
+    audit_commands.add_parsers(sub)
     return parser
 
 

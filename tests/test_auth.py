@@ -67,6 +67,8 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {  # None: public
     ("get", "/api/v1/audit/checkpoint"): {"legal_reviewer", "auditor"},
     ("get", "/api/v1/audit/verify"): {"legal_reviewer", "auditor"},
     ("get", "/api/v1/tickets/{ticket_id}/audit"): {"legal_reviewer", "auditor"},
+    ("get", "/api/v1/tickets/{ticket_id}/export"): {"legal_reviewer", "auditor"},
+    ("get", "/api/v1/tickets/{ticket_id}/verification"): {"legal_reviewer", "auditor"},
     ("get", "/healthz"): None,
 }
 

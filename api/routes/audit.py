@@ -3,17 +3,37 @@ and one case's entries with their inclusion proofs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, select
 
 from api import audit
-from api.deps import AUTH_RESPONSES, AuditMirrorDep, AuditReader, SessionDep, SettingsDep, TicketDep
+from api.deps import (
+    AUTH_RESPONSES,
+    AuditMirrorDep,
+    AuditReader,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    TicketDep,
+    TrustedKeysDep,
+)
+from api.export import export_case
 from api.models import AuditEntry
-from api.schemas import AuditEntryList, AuditEntryPublic, AuditFinding, AuditVerification, CaseAudit, ProvenEntry
-from evidence import merkle
+from api.schemas import (
+    AuditEntryList,
+    AuditEntryPublic,
+    AuditFinding,
+    AuditVerification,
+    BundleCheck,
+    BundleVerification,
+    CaseAudit,
+    ProvenEntry,
+)
+from evidence import bundle, merkle
 from evidence.wire import MAX_SAFE_INT
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=AUTH_RESPONSES)
@@ -98,3 +118,63 @@ def case_audit(ticket: TicketDep, session: SessionDep, mirror: AuditMirrorDep, _
         if e.seq <= signed.size
     ]
     return CaseAudit(checkpoint=json.loads(signed.document), entries=proven)
+
+
+@router.get(
+    "/tickets/{ticket_id}/export",
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The case bundle (check it with nonsite verify)"},
+        404: {"description": "No such ticket"},
+    },
+)
+def export(
+    ticket: TicketDep,
+    session: SessionDep,
+    store: StoreDep,
+    mirror: AuditMirrorDep,
+    trusted: TrustedKeysDep,
+    user: AuditReader,
+) -> Response:
+    """The case as one zip: evidence as stored, signed manifest, audit entries with inclusion proofs, a signed
+    checkpoint and the public keys. ``nonsite verify FILE.zip`` checks it with no server."""
+    data = export_case(session, ticket, store=store, mirror=mirror, manifest_keys=trusted, actor=user)
+    return Response(
+        content=data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="nonsite-case-{ticket.id}.zip"',
+            "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+        },
+    )
+
+
+@router.get(
+    "/tickets/{ticket_id}/verification",
+    response_model=BundleVerification,
+    responses={404: {"description": "No such ticket"}},
+)
+def verification(
+    ticket: TicketDep,
+    session: SessionDep,
+    store: StoreDep,
+    mirror: AuditMirrorDep,
+    trusted: TrustedKeysDep,
+    user: AuditReader,
+) -> BundleVerification:
+    """Builds the case's bundle and runs on it exactly the checks of ``nonsite verify`` (with this server's
+    trusted keys), so the auditor page shows what an offline check of an export would."""
+    data = export_case(
+        session,
+        ticket,
+        store=store,
+        mirror=mirror,
+        manifest_keys=trusted,
+        actor=user,
+        action=audit.Action.TICKET_VERIFIED,
+    )
+    checks = bundle.verify(data, trusted | audit.trusted_keys(mirror))
+    return BundleVerification(
+        ok=all(c.ok for c in checks),
+        bundle_sha256=hashlib.sha256(data).hexdigest(),
+        checks=[BundleCheck(name=c.name, ok=c.ok, problems=c.problems, detail=c.detail) for c in checks],
+    )
