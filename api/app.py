@@ -78,6 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
     def officer_page() -> FileResponse:
         return FileResponse(WEB / "officer.html", media_type="text/html; charset=utf-8")
 
+    @app.get("/audit", include_in_schema=False)
+    def audit_page() -> FileResponse:
+        return FileResponse(WEB / "audit.html", media_type="text/html; charset=utf-8")
+
     @app.get("/ops", include_in_schema=False)
     def operations_page() -> FileResponse:
         return FileResponse(WEB / "ops.html", media_type="text/html; charset=utf-8")

@@ -524,7 +524,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = _uvicorn_server(_api_settings(args, config), args.host, args.port)
     print(
         f"nonsite API on http://{args.host}:{args.port}  "
-        "(officer page: /officer, operations centre: /ops, API docs: /docs)"
+        "(officer page: /officer, operations centre: /ops, auditor page: /audit, API docs: /docs)"
     )
     server.run()
     return 0
@@ -563,6 +563,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     filed = sum(state.violations for state in summary.health.values())
     print(f"\n{filed} violation(s) found; {report.delivered} event(s) delivered to the API (starts, updates, ends).")
     print(f"Officer page: http://{host}:{port}/officer   Operations centre: http://{host}:{port}/ops")
+    print(f"Auditor page: http://{host}:{port}/audit   (replay and verify a case; sign in as the auditor)")
     print(f"API docs: http://{host}:{port}/docs")
     print("Demo sign-ins (development mode only): " + ", ".join(f"{n} / {p} ({r})" for n, r, p in DEMO_USERS))
     if args.exit_after_run:

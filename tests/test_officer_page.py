@@ -140,3 +140,49 @@ def test_english_toggle(page: Any) -> None:
     page.wait_for_function("document.querySelector('h1').textContent.startsWith('Non-site')")
     assert page.locator("#lang-toggle").inner_text() == "中文"
     page.wait_for_selector("article.ticket >> text=Misparked shared bike")
+
+
+def test_an_officer_confirms_then_an_auditor_sees_the_decision_verified(page: Any, own_api: dict[str, Any]) -> None:
+    page.goto("/officer")
+    sign_in(page, "officer")
+    stall = page.locator("article.ticket", has_text="占道经营")
+    ticket_id = stall.get_attribute("data-ticket-id")
+    stall.locator("textarea.reason").fill("店外堆放货物占用人行道，现场核实")
+    stall.locator("button.confirm").click()
+    page.wait_for_selector("article.ticket .status.confirmed")
+    page.click("#sign-out")
+
+    page.goto("/audit")
+    sign_in(page, "auditor")
+    page.click(f"#cases button[data-ticket-id='{ticket_id}']")
+    verdict = page.locator(".case .verdict")
+    page.wait_for_function("document.querySelector('.case .verdict')?.classList.contains('pass')")
+    assert verdict.inner_text().startswith("核验通过")
+    checks = page.locator(".checks tbody tr")
+    assert checks.count() == 9 and page.locator(".checks td.fail").count() == 0
+    page.wait_for_selector(".timeline tr[data-action='ticket.confirmed']")
+    decided = page.locator(".timeline tr[data-action='ticket.confirmed']").inner_text()
+    assert "officer" in decided and "确认违法" in decided and "现场核实" in decided
+    assert page.locator(".timeline tr[data-action='ticket.created']").count() == 1
+    assert page.locator("a.export").get_attribute("href") == f"/api/v1/tickets/{ticket_id}/export"
+    page.click("#verify-log")
+    page.wait_for_function("document.querySelector('#log-result').classList.contains('pass')")
+    page.click("#lang-toggle")
+    page.wait_for_function("document.querySelector('h1').textContent.startsWith('Non-site')")
+    page.wait_for_function("document.querySelector('.case .verdict')?.textContent.startsWith('Verified')")
+
+
+def test_the_auditor_page_names_evidence_altered_in_the_store(page: Any, own_api: dict[str, Any]) -> None:
+    tickets = httpx.get(f"{own_api['url']}/api/v1/tickets", headers=bearer("auditor")).json()["items"]
+    bike = next(t for t in tickets if t["kind"] == "shared_bike_misparked")
+    snapshot = next(a for a in bike["artifacts"] if a["kind"] == "snapshot")["sha256"]
+    stored = own_api["evidence"] / "objects" / snapshot[:2] / snapshot
+    stored.chmod(0o644)
+    stored.write_bytes(b"altered after sealing")
+    page.goto("/audit")
+    sign_in(page, "auditor")
+    page.click(f"#cases button[data-ticket-id='{bike['id']}']")
+    page.wait_for_function("document.querySelector('.case .verdict')?.classList.contains('fail')")
+    failed = page.locator(".checks tr", has=page.locator("td.fail"))
+    assert failed.count() == 1 and failed.get_attribute("data-check") == "files"
+    assert snapshot in failed.inner_text()
