@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 PORT   ?= 8000
 
-.PHONY: demo test models register-yolo venv lint browser rtsp-server clean help lock
+.PHONY: demo test models register-yolo venv lint browser rtsp-server postgres clean help lock
 
 help:
 	@echo "make demo   - set up, run the whole chain on the sample clips, serve the officer page on :$(PORT)"
@@ -84,9 +84,26 @@ rtsp-server:
 	        gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly >/dev/null; }; } || \
 	    echo "gst-rtsp-server not installed: the live-camera tests will be skipped"
 
-# Tests with a coverage report, then the lint step: ruff, mypy, and the import contracts of the design card.
-test: models browser rtsp-server $(TESTSTAMP)
+# Debian's PostgreSQL server binaries: the suite starts its own server on 127.0.0.1 (tests/postgres.py);
+# installed only when running as root with apt.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { echo "installing Debian postgresql for the database tests"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; } || \
+	    echo "postgresql not installed: the PostgreSQL tests will be skipped"
+
+# Run a second time against PostgreSQL: everything that reads or writes the API's database.
+PG_TESTS := tests/test_api.py tests/test_auth.py tests/test_audit.py tests/test_export.py tests/test_channels.py
+
+# Tests with a coverage report, then again on PostgreSQL, then the lint step: ruff, mypy, and the import
+# contracts of the design card.
+test: models browser rtsp-server postgres $(TESTSTAMP)
 	$(BIN)/python -m pytest -q --cov --cov-report=term
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  echo "the database tests again, on PostgreSQL:"; \
+	  NONSITE_TEST_POSTGRES=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PG_TESTS); \
+	else echo "PostgreSQL is not installed: the PostgreSQL pass is skipped"; fi
 	$(MAKE) --no-print-directory lint
 
 lint: $(TESTSTAMP)

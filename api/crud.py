@@ -83,45 +83,52 @@ def apply_event(
     seen = _event_ticket(session, key=key)
     if seen is not None:
         return seen, Outcome.REPLAYED
-    before = 0
-    if record.state is EventState.START:
-        ticket, outcome = _file(session, key=key, record=record), Outcome.CREATED
-    else:
-        ticket = get_by_violation_id(session, violation_id=record.id) or _not_filed(record)
-        before = len(ticket.artifacts)
-        ticket, outcome = _amend(session, ticket, key=key, record=record)
-    session.flush()
-    session.refresh(ticket, ["artifacts"])
-    audit.record(
-        session,
-        sender,
-        audit.Action.TICKET_CREATED if outcome is Outcome.CREATED else audit.Action.TICKET_EVENT,
-        f"ticket/{ticket.id}",
-        ticket_id=ticket.id,
-        detail={
-            "violation_id": record.id,
-            "key": key,
-            "state": record.state.value,
-            "revision": record.revision,
-            "applied": outcome in (Outcome.CREATED, Outcome.APPLIED),
-            "evidence": sorted(f"{a.kind}:{a.sha256}" for a in ticket.artifacts[before:]),
-        },
-    )
-    try:
+    try:  # a concurrent push with the same key may win the race at any write: then return its ticket
+        before = 0
+        if record.state is EventState.START:
+            filed = get_by_violation_id(session, violation_id=record.id)
+            if filed is not None and filed.idempotency_key == key:  # the same push, committed a moment ago
+                return filed, Outcome.REPLAYED
+            if filed is not None:
+                raise DuplicateViolation(f"violation {record.id} already has a ticket under another idempotency key")
+            ticket, outcome = _file(session, key=key, record=record), Outcome.CREATED
+        else:
+            ticket = get_by_violation_id(session, violation_id=record.id) or _not_filed(record)
+            before = len(ticket.artifacts)
+            ticket, outcome = _amend(session, ticket, key=key, record=record)
+        session.flush()
+        session.refresh(ticket, ["artifacts"])
+        audit.record(
+            session,
+            sender,
+            audit.Action.TICKET_CREATED if outcome is Outcome.CREATED else audit.Action.TICKET_EVENT,
+            f"ticket/{ticket.id}",
+            ticket_id=ticket.id,
+            detail={
+                "violation_id": record.id,
+                "key": key,
+                "state": record.state.value,
+                "revision": record.revision,
+                "applied": outcome in (Outcome.CREATED, Outcome.APPLIED),
+                "evidence": sorted(f"{a.kind}:{a.sha256}" for a in ticket.artifacts[before:]),
+            },
+        )
         session.commit()
-    except IntegrityError:  # a concurrent push with the same key won the race: return its ticket
+    except IntegrityError:
         session.rollback()
         winner = _event_ticket(session, key=key)
-        if winner is None:
-            raise
-        return winner, Outcome.REPLAYED
+        if winner is not None:
+            return winner, Outcome.REPLAYED
+        if get_by_violation_id(session, violation_id=record.id) is not None:  # filed under another key meanwhile
+            raise DuplicateViolation(
+                f"violation {record.id} already has a ticket under another idempotency key"
+            ) from None
+        raise
     session.refresh(ticket)
     return ticket, outcome
 
 
 def _file(session: Session, *, key: str, record: ViolationWire) -> Ticket:
-    if get_by_violation_id(session, violation_id=record.id) is not None:
-        raise DuplicateViolation(f"violation {record.id} already has a ticket under another idempotency key")
     ticket = Ticket(
         violation_id=record.id,
         idempotency_key=key,

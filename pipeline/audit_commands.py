@@ -27,6 +27,13 @@ class _Server:
     keys_dir: Path
     audit_dir: Path
 
+    @property
+    def database_shown(self) -> str:
+        """The URL with its password hidden, for messages."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
 
 def _server(args: argparse.Namespace) -> _Server:
     """Each path from its option, else the config, else the API's environment variable, else its default."""
@@ -64,7 +71,7 @@ def _session(server: _Server) -> Iterator[Any]:
         engine = make_engine(server.database_url)
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise _ServerError(f"the database {server.database_url} cannot be used: {exc.__class__.__name__}") from exc
+        raise _ServerError(f"the database {server.database_shown} cannot be used: {exc.__class__.__name__}") from exc
     try:
         with session_factory(engine)() as session:
             yield session
@@ -102,7 +109,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _session(server) as session:
         ticket = crud.get_ticket(session, ticket_id=args.ticket)
         if ticket is None:
-            print(f"error: there is no ticket {args.ticket} in {server.database_url}", file=sys.stderr)
+            print(f"error: there is no ticket {args.ticket} in {server.database_shown}", file=sys.stderr)
             return 2
         data = export_case(
             session,

@@ -498,6 +498,7 @@ def _demo_users(settings: Any, api: ApiConfig) -> None:
 
 def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
     import uvicorn
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.app import create_app
@@ -506,15 +507,14 @@ def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
         socket.getaddrinfo(host, port)
     except (socket.gaierror, UnicodeError) as exc:
         raise CliError(f"cannot listen on {host!r}: not an address of this machine ({exc})") from exc
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)  # never print a password
     try:
         app = create_app(settings)
     except ModuleNotFoundError as exc:
-        raise CliError(
-            f"the database {settings.database_url!r} needs a driver that is not installed: {exc.name}"
-        ) from exc
+        raise CliError(f"the database {shown!r} needs a driver that is not installed: {exc.name}") from exc
     except (SQLAlchemyError, OSError) as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise CliError(f"cannot open the database {settings.database_url!r}: {type(exc).__name__}: {reason}") from exc
+        reason = str(getattr(exc, "orig", None) or exc).replace(settings.database_url, shown)
+        raise CliError(f"cannot open the database {shown!r}: {type(exc).__name__}: {reason}") from exc
     # Open alert streams (SSE) never end by themselves: on Ctrl-C they are closed after a short grace.
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3))
 

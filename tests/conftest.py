@@ -24,6 +24,7 @@ from api.settings import Settings
 from detectors.paths import models_dir
 from evidence.types import EventState, TimeSource, ViolationEvent, ViolationKind
 from pipeline.types import Track, TrackAttributes
+from tests import postgres
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -144,7 +145,7 @@ def key_header(payload: dict[str, Any]) -> dict[str, str]:
 
 def settings_for(root: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{root / 'api.db'}",
+        "database_url": postgres.server().new_database() if postgres.wanted() else f"sqlite:///{root / 'api.db'}",
         "evidence_dir": root / "evidence",
         "trusted_keys_dir": root / "keys",
         "audit_dir": root / "audit",

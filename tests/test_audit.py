@@ -5,7 +5,6 @@ forged checkpoint) named with its position."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -121,13 +120,17 @@ def test_the_database_refuses_to_update_or_delete_entries_and_decisions(case: di
 
 
 def _tamper(settings: Settings, *statements: str) -> None:
-    """What someone with the database file can do: drop the triggers, then edit."""
-    path = settings.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        for trigger in ("audit_entries_no_update", "audit_entries_no_delete"):
-            connection.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    """What someone with the database's files or its superuser can do: switch the triggers off, then edit."""
+    engine = make_engine(settings.database_url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+        else:
+            for trigger in ("audit_entries_no_update", "audit_entries_no_delete"):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
         for statement in statements:
-            connection.execute(statement)
+            connection.execute(text(statement))
+    engine.dispose()
 
 
 def _verify(client: TestClient) -> dict[str, Any]:

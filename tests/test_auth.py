@@ -292,7 +292,8 @@ def test_serve_without_a_secret_says_how_to_set_one(capsys: pytest.CaptureFixtur
 def test_users_cli_adds_lists_and_disables(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
+    settings = settings_for(tmp_path)
+    url = settings.database_url
     monkeypatch.setenv("OFFICER_PASSWORD", "a good long password")
     args = ["--database-url", url, "--password-env", "OFFICER_PASSWORD"]
     assert main(["users", "add", "wang.wei", "--role", "officer", "--cameras", "xh-*", "xh2-01", *args]) == 0
@@ -306,7 +307,6 @@ def test_users_cli_adds_lists_and_disables(
     listing = capsys.readouterr().out
     assert "wang.wei" in listing and "disabled" in listing and "xh-*, xh2-01" in listing
     assert main(["users", "disable", "nobody", "--database-url", url]) == 2
-    settings = settings_for(tmp_path)
     with TestClient(create_app(settings)) as client:
         form = {"username": "wang.wei", "password": "a good long password"}
         assert client.post("/api/v1/auth/token", data=form).status_code == 401, "disabled"

@@ -137,8 +137,19 @@ def test_an_unregistered_model_stops_the_run_unless_a_fallback_is_named(tmp_path
             "cannot open the database",
         ),
         (
-            ["serve", "--development", "--database-url", "postgresql://u:p@127.0.0.1:1/db", "--port", "8999"],
+            ["serve", "--development", "--database-url", "mysql://u:p@127.0.0.1:1/db", "--port", "8999"],
             "needs a driver",
+        ),
+        (
+            [
+                "serve",
+                "--development",
+                "--database-url",
+                "postgresql+psycopg://u:s3cret@127.0.0.1:1/db",
+                "--port",
+                "8999",
+            ],
+            "cannot open the database 'postgresql+psycopg://u:***@127.0.0.1:1/db'",
         ),
         (["plates", "x.jpg", "--min-confidence", "nan"], "a confidence is a number from 0 to 1"),
         (["plates", "x.jpg", "--min-confidence", "5"], "a confidence is a number from 0 to 1"),
