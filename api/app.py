@@ -16,6 +16,7 @@ from api import audit
 from api.db import make_engine, migrate, session_factory
 from api.errors import validation_error
 from api.limits import BodySizeLimit
+from api.reconcile import reconcile
 from api.routes import alerts, auth, channels, evidence, keys, tickets, users
 from api.routes import audit as audit_routes
 from api.settings import Settings
@@ -58,6 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.audit_mirror = mirror
     app.state.store = ContentStore(settings.evidence_dir)
     app.state.login_limiter = auth.new_limiter()
+    with sessions() as session:
+        app.state.reconciliation = reconcile(session, app.state.store, mirror)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(tickets.router)
@@ -87,7 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(WEB / "ops.html", media_type="text/html; charset=utf-8")
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, object]:
+        """``degraded`` while the start-up check found problems (database, quarantined files, audit log)."""
+        problems = app.state.reconciliation.problems
+        return {"status": "degraded" if problems else "ok", "problems": problems}
 
     return app

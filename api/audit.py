@@ -46,6 +46,7 @@ class Action(StrEnum):
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
     AUDIT_VERIFIED = "audit.verified"
+    STORE_RECONCILED = "store.reconciled"  # files moved to quarantine at start-up (api.reconcile)
 
 
 class Outcome(StrEnum):
