@@ -12,9 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import audit
-from api.db import make_engine, migrate, session_factory
-from api.errors import validation_error
+from api import audit, fixity
+from api.db import make_engine, require_current_schema, session_factory
+from api.disk import DiskGuard, watched_folders
+from api.errors import HANDLERS, validation_error
 from api.limits import BodySizeLimit
 from api.reconcile import reconcile
 from api.routes import alerts, auth, channels, evidence, keys, tickets, users
@@ -28,13 +29,13 @@ WEB = Path(__file__).resolve().parent / "web"
 
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
-    migrate(engine)
+    require_current_schema(engine)  # migrations are their own step: `nonsite db upgrade`
     sessions = session_factory(engine)
     mirror = AuditMirror(settings.audit_dir)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        """Signs audit checkpoints while serving, and a last one at shutdown."""
+        """Signs audit checkpoints while serving (and a last one at shutdown); re-hashes evidence on schedule."""
         stop = threading.Event()
         worker = threading.Thread(
             target=audit.keep_checkpointing,
@@ -43,9 +44,21 @@ def create_app(settings: Settings) -> FastAPI:
             daemon=True,
         )
         worker.start()
+        workers = [worker]
+        if settings.fixity_interval_s:
+            workers.append(
+                threading.Thread(
+                    target=fixity.keep_checking,
+                    args=(sessions, app.state.store, settings.fixity_interval_s, stop),
+                    name="fixity",
+                    daemon=True,
+                )
+            )
+            workers[-1].start()
         yield
         stop.set()
-        worker.join(timeout=30)
+        for running in workers:
+            running.join(timeout=30)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -59,10 +72,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.audit_mirror = mirror
     app.state.store = ContentStore(settings.evidence_dir)
     app.state.login_limiter = auth.new_limiter()
+    app.state.disk = DiskGuard(
+        watched_folders(settings.database_url, settings.evidence_dir, settings.audit_dir),
+        quarantine=settings.evidence_dir / "quarantine",
+        low_bytes=settings.disk_low_mb * 1024 * 1024,
+        reserve_bytes=settings.disk_reserve_mb * 1024 * 1024,
+        quarantine_retention_s=settings.quarantine_retention_days * 86_400,
+    )
     with sessions() as session:
         app.state.reconciliation = reconcile(session, app.state.store, mirror)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for error, handler in HANDLERS.items():
+        app.add_exception_handler(error, handler)
     app.include_router(tickets.router)
     app.include_router(evidence.router)
     app.include_router(channels.router)
@@ -91,8 +113,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:
-        """``degraded`` while the start-up check found problems (database, quarantined files, audit log)."""
-        problems = app.state.reconciliation.problems
+        """``degraded`` while the start-up check found problems (database, quarantined files, audit log), the
+        disk is low or full, or the fixity check found evidence missing or altered."""
+        problems = list(app.state.reconciliation.problems)
+        if (disk := app.state.disk.state().problem) is not None:
+            problems.append(disk)
+        with sessions() as session:
+            if failed := fixity.failed_tickets(session):
+                problems.append(f"fixity: evidence of {failed} ticket(s) is missing or altered")
         return {"status": "degraded" if problems else "ok", "problems": problems}
 
     return app

@@ -47,6 +47,10 @@ class Action(StrEnum):
     USER_ENABLED = "user.enabled"
     AUDIT_VERIFIED = "audit.verified"
     STORE_RECONCILED = "store.reconciled"  # files moved to quarantine at start-up (api.reconcile)
+    FIXITY_CHECKED = "fixity.checked"  # a scheduled re-hash of every stored object (api.fixity)
+    FIXITY_FAILED = "fixity.failed"  # one object of a ticket missing or altered, the first time it is found
+    EVIDENCE_DELETED = "evidence.deleted"  # by a legal reviewer, with a reason; a tombstone stays
+    STORE_PRUNED = "store.pruned"  # non-evidence removed by retention or on low disk space (api.disk)
 
 
 class Outcome(StrEnum):

@@ -1,4 +1,6 @@
-"""Engine, sessions and migrations (Alembic, run programmatically at start-up)."""
+"""Engine, sessions and migrations (Alembic). Migrations are their own step (``nonsite db upgrade``): the API
+refuses to start on a schema that is not the newest, instead of changing a production database as a side
+effect of starting."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,13 +38,48 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+class SchemaOutOfDate(RuntimeError):
+    """The database's schema is not the revision this build needs; the message says what to run."""
+
+
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def revisions(engine: Engine) -> tuple[str | None, str]:
+    """(the database's revision, or None for an empty database; the newest revision this build has)."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the migrations folder has no revision"
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision(), head
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise SchemaOutOfDate unless the database is at the newest revision."""
+    current, head = revisions(engine)
+    if current == head:
+        return
+    if current is None:
+        raise SchemaOutOfDate("the database has no nonsite schema yet: run `nonsite db upgrade` first")
+    known = {script.revision for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+    if current not in known:
+        raise SchemaOutOfDate(
+            f"the database is at revision {current}, which this build does not know (a newer nonsite?): "
+            "run the nonsite version that migrated it"
+        )
+    raise SchemaOutOfDate(
+        f"the database is at revision {current} and this build needs {head}: back it up, then run `nonsite db upgrade`"
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

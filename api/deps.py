@@ -49,7 +49,15 @@ def _trusted_keys(request: Request) -> dict[str, Ed25519PublicKey]:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the trusted keys cannot be read: {exc}") from exc
 
 
+def _room_for_non_evidence(request: Request) -> None:
+    """Below the disk reserve, writes of non-evidence (channel snapshots) are refused: 507."""
+    disk = request.app.state.disk.state()
+    if disk.full:
+        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, f"{disk.problem}; retry when space is freed")
+
+
 SessionDep = Annotated[Session, Depends(_session)]
+RoomForNonEvidence = Annotated[None, Depends(_room_for_non_evidence)]
 TrustedKeysDep = Annotated[dict[str, Ed25519PublicKey], Depends(_trusted_keys)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[ContentStore, Depends(_store)]

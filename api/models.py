@@ -89,6 +89,8 @@ class Ticket(Base):
     state: Mapped[str] = mapped_column(String(16), default=ViolationState.OPEN.value)
     revision: Mapped[int] = mapped_column(Integer, default=0)  # of the newest event applied
     ended_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Set when the scheduled fixity check first finds one of its objects missing or altered (api.fixity).
+    integrity_failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     artifacts: Mapped[list[Artifact]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="Artifact.id", lazy="selectin"
@@ -128,6 +130,37 @@ class Artifact(Base):
     parent_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="artifacts")
+
+
+class IntegrityFailure(Base):
+    """What the fixity check found wrong with one of a ticket's objects, the first time. Append-only."""
+
+    __tablename__ = "integrity_failures"
+    __table_args__ = (UniqueConstraint("ticket_id", "sha256", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    problem: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceTombstone(Base):
+    """Evidence a legal reviewer deleted: what it was, who deleted it, when and why. Append-only."""
+
+    __tablename__ = "evidence_tombstones"
+    __table_args__ = (UniqueConstraint("ticket_id", "sha256", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    deleted_by: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class User(Base):

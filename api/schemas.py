@@ -92,10 +92,24 @@ class TicketPublic(BaseModel):
     revision: int
     status: TicketStatus
     created_at: datetime
+    integrity_failed_at: datetime | None = Field(
+        None, description="When the scheduled fixity check first found one of its objects missing or altered"
+    )
     artifacts: list[ArtifactPublic]
     decisions: list[DecisionPublic]
     events: list[EventPublic]
     violation: dict[str, Any] = Field(..., description="The newest record (evidence.wire.ViolationWire)")
+
+
+class IntegrityAlert(BaseModel):
+    """The fixity check found one of a ticket's objects missing or altered (sent once, when first found)."""
+
+    ticket_id: int
+    camera: str
+    kind: str = Field(..., description="The artifact's kind (clip, snapshot, manifest…)")
+    sha256: str
+    problem: str
+    detected_at: datetime
 
 
 class IntegrityReport(BaseModel):

@@ -37,6 +37,27 @@ class Settings(BaseModel):
     audit_checkpoint_s: float = Field(
         30.0, gt=0, le=86_400, description="How often the API signs a checkpoint of the audit log when it grew."
     )
+    fixity_interval_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="How often every stored evidence object is re-hashed (0: never on a schedule; run "
+        "`nonsite fixity` from cron instead). The next run is one interval after the last, across restarts.",
+    )
+    disk_low_mb: int = Field(
+        2048,
+        ge=0,
+        description="Below this much free space (evidence, database or audit disk) health is degraded "
+        "and non-evidence (the quarantine, oldest first) is pruned.",
+    )
+    disk_reserve_mb: int = Field(
+        512,
+        ge=0,
+        description="Below this much free space after pruning, new non-evidence writes (channel "
+        "snapshots) are refused with 507; what is left is kept for evidence and the audit log.",
+    )
+    quarantine_retention_days: int = Field(
+        90, ge=1, description="Files the start-up check moved to quarantine are deleted after this many days."
+    )
     timezone: ZoneInfo = Field(
         ZoneInfo("Asia/Shanghai"), description="The bureau's zone: where 'today' starts (IANA name)."
     )

@@ -1,4 +1,4 @@
-"""``nonsite export``, ``nonsite verify`` and ``nonsite audit verify|checkpoint``.
+"""``nonsite export``, ``nonsite verify``, ``nonsite audit verify|checkpoint`` and ``nonsite fixity``.
 
 ``export`` and ``audit`` run on the server (they read the database, the evidence store and the audit folder);
 ``verify`` needs only the bundle, so an auditor runs it anywhere, with the bureau's published keys.
@@ -8,95 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from evidence import bundle, signing
-from pipeline.config import load_config
-
-
-@dataclass(frozen=True)
-class _Server:
-    database_url: str
-    evidence_dir: Path
-    keys_dir: Path
-    audit_dir: Path
-
-    @property
-    def database_shown(self) -> str:
-        """The URL with its password hidden, for messages."""
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.database_url).render_as_string(hide_password=True)
-
-
-def _server(args: argparse.Namespace) -> _Server:
-    """Each path from its option, else the config, else the API's environment variable, else its default."""
-    config = load_config(args.config) if args.config else None
-    env = os.environ.get
-
-    def pick(option: Any, from_config: Any, variable: str, default: str) -> Any:
-        return option or from_config or env(variable) or default
-
-    return _Server(
-        database_url=pick(
-            args.database_url, config and config.database.url, "NONSITE_DATABASE_URL", "sqlite:///var/nonsite.db"
-        ),
-        evidence_dir=Path(
-            pick(args.evidence_dir, config and config.storage.evidence_dir, "NONSITE_EVIDENCE_DIR", "var/evidence")
-        ),
-        keys_dir=Path(
-            pick(args.keys_dir, config and config.storage.signing_key.parent, "NONSITE_TRUSTED_KEYS_DIR", "var/keys")
-        ),
-        audit_dir=Path(pick(args.audit_dir, config and config.database.audit_dir, "NONSITE_AUDIT_DIR", "var/audit")),
-    )
-
-
-class _ServerError(Exception):
-    """The database, the evidence store or the audit folder cannot be used; the message says which and why."""
-
-
-@contextmanager
-def _session(server: _Server) -> Iterator[Any]:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from api.db import make_engine, migrate, session_factory
-
-    try:
-        engine = make_engine(server.database_url)
-        migrate(engine)
-    except SQLAlchemyError as exc:
-        raise _ServerError(f"the database {server.database_shown} cannot be used: {exc.__class__.__name__}") from exc
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    except SQLAlchemyError as exc:
-        raise _ServerError(f"the database failed: {exc.__class__.__name__}: {exc.args[0] if exc.args else ''}") from exc
-    except signing.SigningKeyError as exc:
-        raise _ServerError(str(exc)) from exc
-    except OSError as exc:
-        raise _ServerError(f"{exc.filename or 'a file'}: {exc.strerror or exc}") from exc
-    finally:
-        engine.dispose()
-
-
-def _reported(command: Any) -> Any:
-    """Run ``command``; a server-side failure is one line on stderr and exit status 2, not a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            code: int = command(args)
-        except _ServerError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return code
-
-    return run
+from pipeline.server_paths import add_server_options, reported, server_from, server_session
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -105,8 +21,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from evidence.audit_log import AuditMirror
     from evidence.store import ContentStore
 
-    server = _server(args)
-    with _session(server) as session:
+    server = server_from(args)
+    with server_session(server) as session:
         ticket = crud.get_ticket(session, ticket_id=args.ticket)
         if ticket is None:
             print(f"error: there is no ticket {args.ticket} in {server.database_shown}", file=sys.stderr)
@@ -164,8 +80,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from api import audit
     from evidence.audit_log import AuditMirror
 
-    server = _server(args)
-    with _session(server) as session:
+    server = server_from(args)
+    with server_session(server) as session:
         check = audit.verify(session, AuditMirror(server.audit_dir))
     covered = f"{check.latest.size} checkpointed at {check.latest.at}" if check.latest else "no checkpoint yet"
     print(f"audit log: {check.entries} entries, {covered}")
@@ -179,19 +95,27 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from api import audit
     from evidence.audit_log import AuditMirror
 
-    server = _server(args)
-    with _session(server) as session:
+    server = server_from(args)
+    with server_session(server) as session:
         signed = audit.checkpoint(session, AuditMirror(server.audit_dir))
     print(f"checkpoint: {signed.size} entries, root {signed.root.hex()}, key {signed.key_id}, at {signed.at}")
     return 0
 
 
-def _server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="take the database, evidence, key and audit paths from this config")
-    p.add_argument("--database-url", help="SQLAlchemy URL of the API's database (or NONSITE_DATABASE_URL)")
-    p.add_argument("--evidence-dir", type=Path, help="the evidence store (or NONSITE_EVIDENCE_DIR)")
-    p.add_argument("--keys-dir", type=Path, help="the trusted manifest keys, *.pub (or NONSITE_TRUSTED_KEYS_DIR)")
-    p.add_argument("--audit-dir", type=Path, help="the audit log's checkpoints and key (or NONSITE_AUDIT_DIR)")
+def cmd_fixity(args: argparse.Namespace) -> int:
+    from api import audit, fixity
+    from evidence.store import ContentStore
+
+    server = server_from(args)
+    with server_session(server) as session:
+        run = fixity.check(session, ContentStore(server.evidence_dir), actor=audit.Actor.shell())
+    print(f"fixity: {run.objects} object(s), {run.bytes:,} bytes re-hashed")
+    for failure in run.new_failures:
+        print(f"  NEW  {failure}")
+    if run.known_failures:
+        print(f"  {run.known_failures} problem(s) found before are still there")
+    print("all objects match their hashes" if run.ok else "FIXITY FAILED: see the lines above and the audit log")
+    return 0 if run.ok else 1
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -203,8 +127,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("ticket", type=int, help="the ticket number")
     p.add_argument("--out", type=Path, required=True, help="where to write the zip")
-    _server_options(p)
-    p.set_defaults(func=_reported(cmd_export))
+    add_server_options(p)
+    p.set_defaults(func=reported(cmd_export))
 
     p = sub.add_parser(
         "verify",
@@ -218,11 +142,21 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser(
+        "fixity",
+        help="re-hash every stored evidence object now (the API does it every fixity_interval_s)",
+        description="Missing or altered objects are recorded (audit entry fixity.failed, the ticket's integrity "
+        "mark, an alert on the operations page). Exit status: 0 all match, 1 a problem was found, 2 the server's "
+        "state cannot be read.",
+    )
+    add_server_options(p)
+    p.set_defaults(func=reported(cmd_fixity))
+
     p = sub.add_parser("audit", help="the audit log: verify it against its signed checkpoints, or sign one now")
     actions = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     q = actions.add_parser("verify", help="re-hash every entry; name any edited, deleted or truncated one")
-    _server_options(q)
-    q.set_defaults(func=_reported(cmd_audit_verify))
+    add_server_options(q)
+    q.set_defaults(func=reported(cmd_audit_verify))
     q = actions.add_parser("checkpoint", help="sign a checkpoint of the log's head now (the API does it every 30 s)")
-    _server_options(q)
-    q.set_defaults(func=_reported(cmd_audit_checkpoint))
+    add_server_options(q)
+    q.set_defaults(func=reported(cmd_audit_checkpoint))

@@ -28,7 +28,7 @@ from detectors.registry import create_detector
 from evidence.api_login import PasswordLogin
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
 from evidence.store import EvidenceStoreError
-from pipeline import audit_commands, model_commands, training_commands, user_commands
+from pipeline import audit_commands, db_commands, model_commands, training_commands, user_commands
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ApiConfig, ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
@@ -496,12 +496,23 @@ def _demo_users(settings: Any, api: ApiConfig) -> None:
     engine.dispose()
 
 
+def _upgrade_schema(url: str) -> None:
+    from api.db import make_engine, migrate
+
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
 def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
     import uvicorn
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.app import create_app
+    from api.db import SchemaOutOfDate
 
     try:
         socket.getaddrinfo(host, port)
@@ -510,6 +521,8 @@ def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
     shown = make_url(settings.database_url).render_as_string(hide_password=True)  # never print a password
     try:
         app = create_app(settings)
+    except SchemaOutOfDate as exc:
+        raise CliError(f"{shown}: {exc}") from exc
     except ModuleNotFoundError as exc:
         raise CliError(f"the database {shown!r} needs a driver that is not installed: {exc.name}") from exc
     except (SQLAlchemyError, OSError) as exc:
@@ -545,6 +558,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     host, port = "127.0.0.1", args.port
     config.api.url = f"http://{host}:{port}"
     settings = _api_settings(args, config, development=True)
+    _upgrade_schema(settings.database_url)  # the demo sets everything up; a bureau runs `nonsite db upgrade`
     server = _uvicorn_server(settings, host, port)
     _demo_users(settings, config.api)
     thread = threading.Thread(target=server.run, name="api", daemon=True)
@@ -695,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_commands.add_parser(sub)
     user_commands.add_parser(sub)
     audit_commands.add_parsers(sub)
+    db_commands.add_parser(sub)
     return parser
 
 

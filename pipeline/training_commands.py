@@ -30,7 +30,8 @@ def cmd_training_export(args: argparse.Namespace) -> int:
         engine = make_engine(url)
         if not inspect(engine).has_table("tickets"):
             print(
-                f"error: {url} has no tickets (is it the API's database? start `nonsite serve` once)", file=sys.stderr
+                f"error: {url} has no tickets (is it the API's database? create it with `nonsite db upgrade`)",
+                file=sys.stderr,
             )
             return 2
         with session_factory(engine)() as session:

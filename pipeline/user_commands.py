@@ -18,14 +18,17 @@ ROLES = ("operator", "officer", "legal_reviewer", "auditor", "admin", "pipeline"
 
 @contextmanager
 def _session(args: argparse.Namespace) -> Iterator[Any]:
-    from api.db import make_engine, migrate, session_factory
+    from api.db import SchemaOutOfDate, make_engine, require_current_schema, session_factory
 
     config = load_config(args.config) if args.config else None
     url = args.database_url or (config.database.url if config else None) or os.environ.get("NONSITE_DATABASE_URL")
     if url is None:
         raise SystemExit("error: give --config or --database-url (or set NONSITE_DATABASE_URL)")
     engine = make_engine(url)
-    migrate(engine)
+    try:
+        require_current_schema(engine)
+    except SchemaOutOfDate as exc:
+        raise SystemExit(f"error: {exc}") from exc
     with session_factory(engine)() as session:
         yield session
 

@@ -150,8 +150,20 @@ def settings_for(root: Path, **overrides: Any) -> Settings:
         "trusted_keys_dir": root / "keys",
         "audit_dir": root / "audit",
         "jwt_secret": TEST_SECRET,
+        "fixity_interval_s": 0,  # tests that need the schedule set it; others keep their audit logs exact
+        "disk_low_mb": 0,  # a nearly full CI disk must not change unrelated tests; tests/test_disk.py sets them
+        "disk_reserve_mb": 0,
     }
-    return Settings(**(values | overrides))
+    settings = Settings(**(values | overrides))
+    if "database_url" not in overrides:  # the deployment's own step, as `nonsite db upgrade` does it
+        upgrade(settings)
+    return settings
+
+
+def upgrade(settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -269,13 +269,13 @@ def test_the_api_signs_checkpoints_while_it_runs(tmp_path: Path) -> None:
 
 def test_a_user_added_from_the_shell_is_recorded_under_the_shell_account(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'api.db'}"
+    engine = make_engine(url)
+    migrate(engine)  # `nonsite db upgrade`
     command = [sys.executable, "-m", "pipeline.cli", "users", "add", "clerk", "--role", "auditor"]
     result = subprocess.run(
         [*command, "--database-url", url, "--password-stdin"], input="a long password\n", capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    engine = make_engine(url)
-    migrate(engine)
     with engine.connect() as connection:
         actor, role, action = connection.execute(text("SELECT actor, role, action FROM audit_entries")).one()
     engine.dispose()

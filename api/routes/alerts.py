@@ -1,4 +1,5 @@
-"""Live alerts for the operations centre: new tickets pushed as Server-Sent Events, and today's counts.
+"""Live alerts for the operations centre: new tickets pushed as Server-Sent Events (and evidence the fixity
+check found missing or altered, as ``integrity`` events), and today's counts.
 
 The stream reads the database (the API keeps no state of its own), so every worker of a multi-worker API
 serves the same alerts; a browser that reconnects sends ``Last-Event-ID`` and misses nothing.
@@ -21,8 +22,8 @@ from starlette.requests import Request
 
 from api.accounts import camera_clause
 from api.deps import AUTH_RESPONSES, SessionDep, SettingsDep, Watcher
-from api.models import Ticket, User
-from api.schemas import Alert, TodayStats
+from api.models import IntegrityFailure, Ticket, User
+from api.schemas import Alert, IntegrityAlert, TodayStats
 from evidence.wire import MAX_SAFE_INT
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], responses=AUTH_RESPONSES)
@@ -58,6 +59,33 @@ def _after(sessions: sessionmaker[Session], last_id: int | None, user: User) -> 
         return (rows[-1].id if rows else last_id), [to_alert(t) for t in rows]
 
 
+def _failures_after(
+    sessions: sessionmaker[Session], last_id: int | None, user: User
+) -> tuple[int, list[IntegrityAlert]]:
+    """The newest integrity failure id, and the failures after ``last_id`` on cameras this user may see."""
+    with sessions() as session:
+        if last_id is None:
+            return session.scalar(select(func.max(IntegrityFailure.id))) or 0, []
+        query = (
+            select(IntegrityFailure, Ticket.camera)
+            .join(Ticket, Ticket.id == IntegrityFailure.ticket_id)
+            .where(IntegrityFailure.id > last_id, camera_clause(Ticket.camera, user.cameras))
+        )
+        rows = session.execute(query.order_by(IntegrityFailure.id).limit(BATCH)).all()
+        alerts = [
+            IntegrityAlert(
+                ticket_id=f.ticket_id,
+                camera=camera,
+                kind=f.kind,
+                sha256=f.sha256,
+                problem=f.problem,
+                detected_at=f.detected_at,
+            )
+            for f, camera in rows
+        ]
+        return (rows[-1][0].id if rows else last_id), alerts
+
+
 @router.get("/alerts", response_model=list[Alert])
 def recent_alerts(session: SessionDep, user: Watcher, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[Alert]:
     """The newest tickets as alerts, newest first: what the operations page shows before the stream's first."""
@@ -75,7 +103,8 @@ async def alert_stream(
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """One ``alert`` event per new ticket, as the pipeline files it (``id`` is the ticket number). Without
-    ``after`` or ``Last-Event-ID`` the stream starts with tickets filed from now on."""
+    ``after`` or ``Last-Event-ID`` the stream starts with tickets filed from now on. One ``integrity`` event
+    (no id) per object the fixity check finds missing or altered while the stream is open."""
     last = after
     if last_event_id is not None and re.fullmatch(r"[0-9]{1,16}", last_event_id):
         last = min(int(last_event_id), MAX_SAFE_INT)  # anything else (a stale or forged header) is ignored
@@ -83,11 +112,15 @@ async def alert_stream(
     last, _ = await run_in_threadpool(_after, sessions, last, user) if last is None else (last, [])
     # Its id is where a reconnecting browser resumes (Last-Event-ID), even before any alert came.
     yield ServerSentEvent(event="ready", id=str(last), data={"after": last}, retry=3000)
+    failures_after, _ = await run_in_threadpool(_failures_after, sessions, None, user)
     while True:
         last, alerts = await run_in_threadpool(_after, sessions, last, user)
         for alert in alerts:
             yield ServerSentEvent(event="alert", id=str(alert.ticket_id), data=alert.model_dump(mode="json"))
-        if not alerts:
+        failures_after, failures = await run_in_threadpool(_failures_after, sessions, failures_after, user)
+        for failure in failures:
+            yield ServerSentEvent(event="integrity", data=failure.model_dump(mode="json"))
+        if not alerts and not failures:
             await asyncio.sleep(settings.alert_poll_s)
 
 

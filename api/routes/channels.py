@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, defer
 from starlette.concurrency import run_in_threadpool
 
 from api.accounts import camera_clause, sees
-from api.deps import AUTH_RESPONSES, Reporter, SessionDep, SettingsDep, Watcher
+from api.deps import AUTH_RESPONSES, Reporter, RoomForNonEvidence, SessionDep, SettingsDep, Watcher
 from api.models import Channel
 from api.schemas import CameraId, ChannelList, ChannelPublic, ChannelsReport
 
@@ -86,9 +86,12 @@ def list_channels(session: SessionDep, settings: SettingsDep, user: Watcher) -> 
         404: {"description": "The camera has not reported its health yet"},
         413: {"description": "Larger than the API accepts"},
         415: {"description": "Not a JPEG image"},
+        507: {"description": "The disk is below the reserve kept for evidence: snapshots are refused"},
     },
 )
-async def put_snapshot(camera_id: CameraPath, request: Request, session: SessionDep, _: Reporter) -> Response:
+async def put_snapshot(
+    camera_id: CameraPath, request: Request, session: SessionDep, _: Reporter, __: RoomForNonEvidence
+) -> Response:
     """A small JPEG of the camera's newest frame, for the channel grid (the body is the image itself)."""
     image = await request.body()
     if not image.startswith(JPEG_MAGIC):

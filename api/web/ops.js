@@ -5,7 +5,7 @@
 const I18N = {
   zh: {
     title: "城运中心 · 实时监控", connecting: "正在连接实时推送…", live: "实时推送已连接", lost: "推送中断，正在重连…",
-    reviewLink: "审核工作台", today: "今日线索", channels: "通道状态", alerts: "实时告警", langButton: "English",
+    integrityFailed: "证据完整性校验失败", reviewLink: "审核工作台", today: "今日线索", channels: "通道状态", alerts: "实时告警", langButton: "English",
     total: "合计", noChannels: "暂无通道上报", noAlerts: "暂无新告警", loadFailed: "加载失败：",
     inputFps: "输入", analysedFps: "分析", fps: "帧/秒", dropped: "丢帧", reconnects: "重连",
     lastFrame: "最新画面", never: "尚无画面", stale: "（管线无上报）", analysedOf: "已分析", beijing: "(北京时间)",
@@ -14,7 +14,7 @@ const I18N = {
     plate: "车牌", recordStream: "录像主码流",
   },
   en: {
-    title: "Operations centre · Live", connecting: "Connecting to live alerts…", live: "Live alerts connected",
+    integrityFailed: "Evidence failed its fixity check", title: "Operations centre · Live", connecting: "Connecting to live alerts…", live: "Live alerts connected",
     lost: "Live alerts lost, reconnecting…", reviewLink: "Review queue", today: "Today", channels: "Channels",
     alerts: "Live alerts", langButton: "中文", total: "Total", noChannels: "No channel has reported yet",
     noAlerts: "No new alerts", loadFailed: "Could not load: ", inputFps: "in", analysedFps: "analysed", fps: "fps",
@@ -29,6 +29,7 @@ const I18N = {
 let lang = localStorage.getItem("nonsite.lang") || "zh";
 const t = () => I18N[lang];
 const alerts = [];  // newest first, as received (kept to re-render on a language switch)
+const integrityAlerts = [];  // evidence found missing or altered by the fixity check, newest first
 let streamState = "connecting";
 
 function applyLanguage() {
@@ -102,10 +103,24 @@ function renderAlert(alert, fresh) {
   return node;
 }
 
+function renderIntegrityAlert(failure, fresh) {
+  const node = document.getElementById("alert-template").content.firstElementChild.cloneNode(true);
+  node.classList.add("integrity");
+  if (fresh) { node.classList.add("new"); }
+  node.querySelector(".thumb").remove();
+  node.querySelector(".kind").textContent = t().integrityFailed;
+  node.querySelector(".ticket-link").textContent = `#${failure.ticket_id}`;
+  node.querySelector(".where").textContent =
+    `${failure.camera} · ${failure.kind} ${failure.sha256.slice(0, 12)}… · ${failure.problem}`;
+  node.querySelector(".when").textContent = formatTime(failure.detected_at);
+  return node;
+}
+
 function renderAlerts() {
   const list = document.getElementById("alerts");
-  if (!alerts.length) { list.textContent = t().noAlerts; return; }
-  list.replaceChildren(...alerts.map((a) => renderAlert(a, false)));
+  if (!alerts.length && !integrityAlerts.length) { list.textContent = t().noAlerts; return; }
+  list.replaceChildren(
+    ...integrityAlerts.map((f) => renderIntegrityAlert(f, false)), ...alerts.map((a) => renderAlert(a, false)));
 }
 
 async function loadChannels() {
@@ -174,6 +189,11 @@ async function connect() {
     list.prepend(renderAlert(alert, true));
     while (list.children.length > alerts.length) { list.lastElementChild.remove(); }  // a wall screen runs for weeks
     loadToday();
+  });
+  source.addEventListener("integrity", (event) => {
+    integrityAlerts.unshift(JSON.parse(event.data));
+    integrityAlerts.splice(50);
+    renderAlerts();
   });
   source.addEventListener("error", () => {
     setStreamState("lost");
