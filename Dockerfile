@@ -1,5 +1,7 @@
 # nonsite: pipeline + API in one image. Build from the repository root:
 #   docker build -t nonsite .
+# Create or migrate the database first (its own step, after a backup), then serve:
+#   docker run --rm -v nonsite-var:/app/var nonsite db upgrade
 #   docker run -p 8000:8000 -e NONSITE_JWT_SECRET="$(python3 -c "import secrets; print(secrets.token_urlsafe(32))")" \
 #     -v /path/to/footage:/footage -v nonsite-var:/app/var nonsite serve --host 0.0.0.0
 FROM python:3.11-slim-bookworm

@@ -128,6 +128,7 @@ Watcher = Annotated[User, allow(*WATCHERS)]
 Reporter = Annotated[User, allow(*REPORTERS)]
 Admin = Annotated[User, allow(*ADMINS)]
 AuditReader = Annotated[User, allow(*AUDIT_READERS)]
+EvidenceDeleter = Annotated[User, allow(Role.LEGAL_REVIEWER)]
 
 
 TicketId = Annotated[int, Path(ge=1, le=MAX_SAFE_INT, description="Ticket number.")]

@@ -16,11 +16,19 @@ SEALS = {ArtifactKind.MANIFEST.value, ArtifactKind.MANIFEST_SIGNATURE.value}
 
 
 def evidence_problems(store: ContentStore, ticket: Ticket, trusted: dict[str, Ed25519PublicKey]) -> list[str]:
-    """One line per problem: an artifact missing from the store or whose bytes no longer match its SHA-256; a
-    manifest signature that does not hold under a trusted key, or a signed manifest of another violation; a
-    manifest nobody signed; an artifact that no signed manifest lists (swapped or added in the database)."""
+    """One line per problem: an artifact deleted by a legal reviewer (its tombstone), missing from the store or
+    whose bytes no longer match its SHA-256; a manifest signature that does not hold under a trusted key, or a
+    signed manifest of another violation; a manifest nobody signed; an artifact that no signed manifest lists
+    (swapped or added in the database)."""
     problems, contents = [], {}
+    deleted = {t.sha256: t for t in ticket.tombstones}
     for artifact in ticket.artifacts:
+        if (tombstone := deleted.get(artifact.sha256)) is not None:
+            problems.append(
+                f"{artifact.kind} {artifact.sha256[:12]}… was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC "
+                f"by {tombstone.deleted_by} ({tombstone.role}): {tombstone.reason}"
+            )
+            continue
         try:
             contents[artifact.sha256] = store.read_verified(artifact.sha256)
         except FileNotFoundError:

@@ -99,6 +99,7 @@ class Ticket(Base):
     events: Mapped[list[ViolationEventRow]] = relationship(
         back_populates="ticket", order_by="ViolationEventRow.id", lazy="selectin"
     )
+    tombstones: Mapped[list[EvidenceTombstone]] = relationship(order_by="EvidenceTombstone.id", lazy="selectin")
 
 
 class ViolationEventRow(Base):

@@ -96,9 +96,31 @@ class TicketPublic(BaseModel):
         None, description="When the scheduled fixity check first found one of its objects missing or altered"
     )
     artifacts: list[ArtifactPublic]
+    tombstones: list[TombstonePublic] = Field([], description="Evidence a legal reviewer deleted, and why")
     decisions: list[DecisionPublic]
     events: list[EventPublic]
     violation: dict[str, Any] = Field(..., description="The newest record (evidence.wire.ViolationWire)")
+
+
+class EvidenceDeletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        ..., min_length=10, max_length=2000, description="Why (a court order, an expunged case…): kept forever"
+    )
+
+
+class TombstonePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ticket_id: int
+    sha256: str
+    kind: str
+    bytes: int
+    deleted_by: str
+    role: str
+    reason: str
+    deleted_at: datetime
 
 
 class IntegrityAlert(BaseModel):

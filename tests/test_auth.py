@@ -48,6 +48,7 @@ MATRIX: dict[tuple[str, str], set[str] | None] = {  # None: public
     ("post", "/api/v1/tickets/{ticket_id}/confirm"): {"officer"},
     ("post", "/api/v1/tickets/{ticket_id}/reject"): {"officer"},
     ("get", "/api/v1/tickets/{ticket_id}/evidence/{sha256}"): WATCHERS,
+    ("post", "/api/v1/tickets/{ticket_id}/evidence/{sha256}/delete"): {"legal_reviewer"},
     ("put", "/api/v1/channels"): {"pipeline"},
     ("get", "/api/v1/channels"): WATCHERS,
     ("put", "/api/v1/channels/{camera_id}/snapshot"): {"pipeline"},
@@ -95,7 +96,7 @@ def _call(client: TestClient, method: str, path: str, world: dict[str, Any], hea
         with client.stream(method.upper(), url, headers=headers) as response:
             return int(response.status_code)  # a stream that opened runs for ever: its status is enough
     body: dict[str, Any] = {}
-    if path.endswith(("/confirm", "/reject")):
+    if path.endswith(("/confirm", "/reject", "/delete")):
         body = {"json": {"reason": "checked on the video"}}
     elif path == "/api/v1/users" and method == "post":
         body = {"json": {"username": "newcomer", "password": "a long password", "role": "auditor"}}

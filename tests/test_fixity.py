@@ -156,3 +156,39 @@ def test_the_alert_stream_sends_an_integrity_event(tmp_path: Path) -> None:
         checker.join()
     assert '"ticket_id":1' in event["data"].replace(" ", "") and clip.sha256 in event["data"]
     assert "id" not in event  # Last-Event-ID stays the ticket cursor
+
+
+def test_a_legal_reviewer_deletes_evidence_with_a_reason_and_a_tombstone_stays(
+    setup: tuple[Settings, TestClient, ContentStore],
+) -> None:
+    settings, client, store = setup
+    _, other = _file_two_tickets(client, store)
+    url = f"/api/v1/tickets/2/evidence/{other.sha256}"
+    reviewer = bearer("legal_reviewer")
+    assert (
+        client.post(f"{url}/delete", json={"reason": "court order 2026-11"}, headers=bearer("officer")).status_code
+        == 403
+    )
+    assert client.post(f"{url}/delete", json={"reason": "too short"}, headers=reviewer).status_code == 422
+    forged = {"reason": "court order 2026-11", "deleted_by": "somebody else"}
+    assert client.post(f"{url}/delete", json=forged, headers=reviewer).status_code == 422
+
+    deleted = client.post(f"{url}/delete", json={"reason": "court order 2026-11"}, headers=reviewer)
+    assert deleted.status_code == 200
+    assert (deleted.json()["deleted_by"], deleted.json()["kind"]) == ("legal_reviewer", "original_clip")
+    assert not store.path_for(other.sha256).exists()
+    gone = client.get(url, headers=bearer("officer"))
+    assert gone.status_code == 410 and "court order 2026-11" in gone.json()["detail"]
+    report = client.get("/api/v1/tickets/2/integrity", headers=bearer("officer")).json()
+    assert not report["ok"] and "deleted" in report["problems"][0] and "legal_reviewer" in report["problems"][0]
+    assert client.get("/api/v1/tickets/2", headers=bearer("auditor")).json()["tombstones"][0]["reason"] == (
+        "court order 2026-11"
+    )
+    again = client.post(f"{url}/delete", json={"reason": "court order 2026-11"}, headers=reviewer)
+    assert again.status_code == 409 and "already deleted" in again.json()["detail"]
+    (entry,) = client.get("/api/v1/audit", params={"action": "evidence.deleted"}, headers=bearer("auditor")).json()[
+        "items"
+    ]
+    assert entry["object"] == f"ticket/2/evidence/{other.sha256}" and entry["detail"]["reason"] == "court order 2026-11"
+    with session_factory(make_engine(settings.database_url))() as session:
+        assert fixity.check(session, store).ok  # deleted on purpose, with a tombstone: not missing
