@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 MIN_SECRET = 32
+# Read from NONSITE_<NAME> (e.g. NONSITE_DISK_RESERVE_MB) by Settings.from_env.
+TUNABLE_FROM_ENV = ("fixity_interval_s", "disk_low_mb", "disk_reserve_mb", "quarantine_retention_days")
 
 
 class Settings(BaseModel):
@@ -99,7 +101,8 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """``NONSITE_DATABASE_URL``, ``NONSITE_EVIDENCE_DIR``, ``NONSITE_TRUSTED_KEYS_DIR``, ``NONSITE_AUDIT_DIR``,
-        ``NONSITE_JWT_SECRET`` and ``NONSITE_DEVELOPMENT`` (1 / true) fill what ``overrides`` leaves out."""
+        ``NONSITE_JWT_SECRET``, ``NONSITE_DEVELOPMENT`` (1 / true) and ``NONSITE_<NAME>`` of ``TUNABLE_FROM_ENV``
+        fill what ``overrides`` leaves out."""
         values: dict[str, object] = {}
         if url := os.environ.get("NONSITE_DATABASE_URL"):
             values["database_url"] = url
@@ -113,5 +116,8 @@ class Settings(BaseModel):
             values["jwt_secret"] = secret
         if os.environ.get("NONSITE_DEVELOPMENT", "").lower() in ("1", "true", "yes"):
             values["development"] = True
+        for name in TUNABLE_FROM_ENV:
+            if (text := os.environ.get(f"NONSITE_{name.upper()}")) is not None:
+                values[name] = text  # validated (and refused with its name) like any other value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)

@@ -192,3 +192,13 @@ def test_a_legal_reviewer_deletes_evidence_with_a_reason_and_a_tombstone_stays(
     assert entry["object"] == f"ticket/2/evidence/{other.sha256}" and entry["detail"]["reason"] == "court order 2026-11"
     with session_factory(make_engine(settings.database_url))() as session:
         assert fixity.check(session, store).ok  # deleted on purpose, with a tombstone: not missing
+
+
+def test_the_thresholds_come_from_the_environment_and_bad_ones_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NONSITE_DISK_RESERVE_MB", "64")
+    monkeypatch.setenv("NONSITE_FIXITY_INTERVAL_S", "0")
+    settings = Settings.from_env(development=True)
+    assert (settings.disk_reserve_mb, settings.fixity_interval_s) == (64, 0)
+    monkeypatch.setenv("NONSITE_DISK_LOW_MB", "lots")
+    with pytest.raises(ValueError, match="disk_low_mb"):
+        Settings.from_env(development=True)
