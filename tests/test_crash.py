@@ -39,7 +39,8 @@ def _outbox_sound(path: Path) -> bool:
     if not path.exists():
         return True
     with sqlite3.connect(path) as connection:
-        return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        result: str = connection.execute("PRAGMA integrity_check").fetchone()[0]
+    return result == "ok"
 
 
 def _run(config: Path, events: Path) -> subprocess.Popen[bytes]:
