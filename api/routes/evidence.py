@@ -86,6 +86,7 @@ def _gone(tombstone: EvidenceTombstone) -> str:
     "/{ticket_id}/evidence/{sha256}/delete",
     response_model=TombstonePublic,
     responses={
+        400: {"description": "The body is not JSON"},
         404: {"description": "No such ticket, or the artifact is not part of it"},
         409: {"description": "Already deleted"},
         422: {"description": "No reason, or a field the server owns"},
