@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -27,41 +28,41 @@ from evidence.store import ContentStore
 WEB = Path(__file__).resolve().parent / "web"
 
 
+@asynccontextmanager
+async def _background_jobs(app: FastAPI) -> AsyncIterator[None]:
+    """Signs audit checkpoints while serving (and a last one at shutdown); re-hashes evidence on schedule and
+    then applies the quarantine's retention."""
+    state, settings = app.state, app.state.settings
+    stop = threading.Event()
+    jobs: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
+        (
+            "audit-checkpoints",
+            audit.keep_checkpointing,
+            (state.sessions, state.audit_mirror, settings.audit_checkpoint_s, stop),
+        )
+    ]
+    if settings.fixity_interval_s:
+        retention = functools.partial(state.disk.prune, 0)  # quarantined files past their retention
+        jobs.append(
+            ("fixity", fixity.keep_checking, (state.sessions, state.store, settings.fixity_interval_s, stop, retention))
+        )
+    workers = [threading.Thread(target=target, args=args, name=name, daemon=True) for name, target, args in jobs]
+    for worker in workers:
+        worker.start()
+    yield
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=30)
+
+
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)  # migrations are their own step: `nonsite db upgrade`
     sessions = session_factory(engine)
     mirror = AuditMirror(settings.audit_dir)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        """Signs audit checkpoints while serving (and a last one at shutdown); re-hashes evidence on schedule."""
-        stop = threading.Event()
-        worker = threading.Thread(
-            target=audit.keep_checkpointing,
-            args=(sessions, mirror, settings.audit_checkpoint_s, stop),
-            name="audit-checkpoints",
-            daemon=True,
-        )
-        worker.start()
-        workers = [worker]
-        if settings.fixity_interval_s:
-            workers.append(
-                threading.Thread(
-                    target=fixity.keep_checking,
-                    args=(sessions, app.state.store, settings.fixity_interval_s, stop),
-                    name="fixity",
-                    daemon=True,
-                )
-            )
-            workers[-1].start()
-        yield
-        stop.set()
-        for running in workers:
-            running.join(timeout=30)
-
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=_background_jobs,
         title="nonsite",
         version="0.1.0",
         description="Tickets from AI-flagged violations; officers confirm or reject each one.",

@@ -10,7 +10,6 @@ request gets 507, never a 500 (``api.errors``).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -110,6 +109,6 @@ class DiskGuard:
 def _existing(folder: Path) -> Path:
     """The folder, or its nearest parent that exists (statvfs needs a path)."""
     path = folder.resolve()
-    while not path.exists() and path != path.parent:
+    while not path.exists():  # "/" always exists
         path = path.parent
-    return path if os.path.exists(path) else Path("/")
+    return path

@@ -2,7 +2,7 @@
 
 An object missing from the store or whose bytes no longer hash to its name is recorded the first time it is
 found: a row in ``integrity_failures`` (the operations page's alert stream sends it), an audit entry
-``fixity.failed`` naming the object, and the ticket's ``integrity_failed_at`` mark. Each run leaves one
+``fixity.failed`` naming the object; the ticket's ``integrity_failed_at`` is read from those rows. Each run leaves one
 ``fixity.checked`` entry, so the schedule survives restarts: the next run is one interval after the last.
 Objects a legal reviewer deleted (a tombstone) are not missing.
 """
@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit
-from api.models import Artifact, AuditEntry, EvidenceTombstone, IntegrityFailure, Ticket, utcnow
+from api.models import Artifact, AuditEntry, EvidenceTombstone, IntegrityFailure, utcnow
 from evidence.store import ContentStore, EvidenceIntegrityError
 
 log = logging.getLogger(__name__)
@@ -93,15 +94,9 @@ def check(session: Session, store: ContentStore, actor: audit.Actor = SYSTEM) ->
 
 
 def _record_failure(session: Session, artifact: Artifact, problem: str, actor: audit.Actor) -> None:
-    now = utcnow()
     session.add(
-        IntegrityFailure(
-            ticket_id=artifact.ticket_id, sha256=artifact.sha256, kind=artifact.kind, problem=problem, detected_at=now
-        )
+        IntegrityFailure(ticket_id=artifact.ticket_id, sha256=artifact.sha256, kind=artifact.kind, problem=problem)
     )
-    ticket = session.get(Ticket, artifact.ticket_id)
-    if ticket is not None and ticket.integrity_failed_at is None:
-        ticket.integrity_failed_at = now
     audit.record(
         session,
         actor,
@@ -114,7 +109,7 @@ def _record_failure(session: Session, artifact: Artifact, problem: str, actor: a
 
 
 def failed_tickets(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Ticket).where(Ticket.integrity_failed_at.is_not(None))) or 0
+    return session.scalar(select(func.count(distinct(IntegrityFailure.ticket_id)))) or 0
 
 
 def last_run(session: Session) -> datetime | None:
@@ -128,15 +123,21 @@ def last_run(session: Session) -> datetime | None:
 
 
 def keep_checking(
-    sessions: sessionmaker[Session], store: ContentStore, interval_s: float, stop: threading.Event
+    sessions: sessionmaker[Session],
+    store: ContentStore,
+    interval_s: float,
+    stop: threading.Event,
+    after_each: Callable[[], object] = lambda: None,
 ) -> None:
-    """Run ``check`` one interval after the last run (at once if it never ran or is overdue), until ``stop``."""
+    """Run ``check`` one interval after the last run (at once if it never ran or is overdue), then
+    ``after_each`` (the API applies retention there), until ``stop``."""
     while not stop.is_set():
         try:
             with sessions() as session:
                 last = last_run(session)
                 if last is None or utcnow() - last >= timedelta(seconds=interval_s):
                     check(session, store)
+                    after_each()
                     continue
                 wait = (last + timedelta(seconds=interval_s) - utcnow()).total_seconds()
         except Exception:  # a failing disk or database must not end the schedule

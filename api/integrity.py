@@ -24,10 +24,7 @@ def evidence_problems(store: ContentStore, ticket: Ticket, trusted: dict[str, Ed
     deleted = {t.sha256: t for t in ticket.tombstones}
     for artifact in ticket.artifacts:
         if (tombstone := deleted.get(artifact.sha256)) is not None:
-            problems.append(
-                f"{artifact.kind} {artifact.sha256[:12]}… was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC "
-                f"by {tombstone.deleted_by} ({tombstone.role}): {tombstone.reason}"
-            )
+            problems.append(f"{artifact.kind} {artifact.sha256[:12]}… was {tombstone.describe()}")
             continue
         try:
             contents[artifact.sha256] = store.read_verified(artifact.sha256)

@@ -89,8 +89,6 @@ class Ticket(Base):
     state: Mapped[str] = mapped_column(String(16), default=ViolationState.OPEN.value)
     revision: Mapped[int] = mapped_column(Integer, default=0)  # of the newest event applied
     ended_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    # Set when the scheduled fixity check first finds one of its objects missing or altered (api.fixity).
-    integrity_failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     artifacts: Mapped[list[Artifact]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", order_by="Artifact.id", lazy="selectin"
@@ -100,6 +98,12 @@ class Ticket(Base):
         back_populates="ticket", order_by="ViolationEventRow.id", lazy="selectin"
     )
     tombstones: Mapped[list[EvidenceTombstone]] = relationship(order_by="EvidenceTombstone.id", lazy="selectin")
+    integrity_failures: Mapped[list[IntegrityFailure]] = relationship(order_by="IntegrityFailure.id", lazy="selectin")
+
+    @property
+    def integrity_failed_at(self) -> datetime | None:
+        """When the fixity check first found one of its objects missing or altered (api.fixity)."""
+        return min((f.detected_at for f in self.integrity_failures), default=None)
 
 
 class ViolationEventRow(Base):
@@ -162,6 +166,9 @@ class EvidenceTombstone(Base):
     role: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text)
     deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def describe(self) -> str:
+        return f"deleted on {self.deleted_at:%Y-%m-%d %H:%M} UTC by {self.deleted_by} ({self.role}): {self.reason}"
 
 
 class User(Base):

@@ -59,15 +59,14 @@ class ServerError(Exception):
 
 
 @contextmanager
-def server_session(server: Server, *, check_schema: bool = True) -> Iterator[Any]:
+def server_session(server: Server) -> Iterator[Any]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.db import SchemaOutOfDate, make_engine, require_current_schema, session_factory
 
     try:
         engine = make_engine(server.database_url)
-        if check_schema:
-            require_current_schema(engine)
+        require_current_schema(engine)
     except SchemaOutOfDate as exc:
         raise ServerError(f"{server.database_shown}: {exc}") from exc
     except SQLAlchemyError as exc:

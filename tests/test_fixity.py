@@ -4,6 +4,7 @@ missing (an audit entry, the ticket's mark, an alert on the stream, degraded hea
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -115,6 +116,14 @@ def test_the_schedule_runs_at_start_then_waits_its_interval_across_restarts(tmp_
     add_test_users(settings)
     auditor = bearer("auditor")
 
+    quarantine = settings.evidence_dir / "quarantine" / "20260801T000000Z"
+    quarantine.mkdir(parents=True)
+    expired, recent = quarantine / "expired", quarantine / "recent"
+    for leftover in (expired, recent):
+        leftover.write_bytes(b"a leftover")
+    hundred_days_ago = time.time() - 100 * 86_400  # the retention is 90 days
+    os.utime(expired, (hundred_days_ago, hundred_days_ago))
+
     def runs(client: TestClient) -> int:
         return len(client.get("/api/v1/audit", params={"action": "fixity.checked"}, headers=auditor).json()["items"])
 
@@ -123,6 +132,10 @@ def test_the_schedule_runs_at_start_then_waits_its_interval_across_restarts(tmp_
         while runs(client) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert runs(client) == 1
+        deadline = time.monotonic() + 10
+        while expired.exists() and time.monotonic() < deadline:  # retention follows each run
+            time.sleep(0.05)
+        assert not expired.exists() and recent.exists()
     with TestClient(create_app(settings)) as client:  # restarted within the hour: not again
         time.sleep(0.5)
         assert runs(client) == 1

@@ -7,11 +7,12 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Response, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import audit
 from api.deps import AUTH_RESPONSES, EvidenceDeleter, SessionDep, StoreDep, TicketDep, Watcher
-from api.models import Artifact, EvidenceTombstone, utcnow
+from api.models import Artifact, EvidenceTombstone
 from api.schemas import EvidenceDeletion, TombstonePublic
 from evidence.store import ContentStore, EvidenceIntegrityError
 
@@ -36,7 +37,7 @@ def download(ticket: TicketDep, sha256: str, session: SessionDep, store: StoreDe
     if artifact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket.id} has no artifact {sha256}")
     if (tombstone := next((t for t in ticket.tombstones if t.sha256 == sha256), None)) is not None:
-        raise HTTPException(status.HTTP_410_GONE, _gone(tombstone))
+        raise HTTPException(status.HTTP_410_GONE, tombstone.describe())
     try:
         data = store.read_verified(sha256)
     except FileNotFoundError as exc:
@@ -75,13 +76,6 @@ def download(ticket: TicketDep, sha256: str, session: SessionDep, store: StoreDe
     )
 
 
-def _gone(tombstone: EvidenceTombstone) -> str:
-    return (
-        f"deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC by {tombstone.deleted_by} ({tombstone.role}): "
-        f"{tombstone.reason}"
-    )
-
-
 @router.post(
     "/{ticket_id}/evidence/{sha256}/delete",
     response_model=TombstonePublic,
@@ -107,8 +101,7 @@ def delete_evidence(
     if not artifacts:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket.id} has no artifact {sha256}")
     if (earlier := next((t for t in ticket.tombstones if t.sha256 == sha256), None)) is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"already {_gone(earlier)}")
-    now = utcnow()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"already {earlier.describe()}")
     tombstone = EvidenceTombstone(
         ticket_id=ticket.id,
         sha256=sha256,
@@ -117,7 +110,6 @@ def delete_evidence(
         deleted_by=user.username,
         role=user.role,
         reason=body.reason,
-        deleted_at=now,
     )
     session.add(tombstone)
     audit.record(
@@ -128,7 +120,11 @@ def delete_evidence(
         ticket_id=ticket.id,
         detail={"kind": tombstone.kind, "bytes": tombstone.bytes, "reason": body.reason},
     )
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # deleted at the same moment by another reviewer: theirs stands
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"artifact {sha256} was deleted meanwhile") from exc
     _remove_unless_listed(session, store, sha256)
     return tombstone
 

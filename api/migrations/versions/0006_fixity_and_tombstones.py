@@ -43,13 +43,15 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("ticket_id", "sha256", "kind"),
     )
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("integrity_failed_at", sa.DateTime(timezone=True), nullable=True))
     if op.get_context().dialect.name == "postgresql":
         for table in APPEND_ONLY:  # nonsite_append_only() is migration 0005's
             op.execute(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION nonsite_append_only()"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION nonsite_append_only()"
             )
     else:
         for table in APPEND_ONLY:
@@ -61,7 +63,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("integrity_failed_at")
     for table in APPEND_ONLY:
         op.drop_table(table)
