@@ -94,7 +94,7 @@ postgres:
 	    echo "postgresql not installed: the PostgreSQL tests will be skipped"
 
 # Run a second time against PostgreSQL: everything that reads or writes the API's database.
-PG_TESTS := tests/test_api.py tests/test_db.py tests/test_fixity.py tests/test_auth.py tests/test_audit.py \
+PG_TESTS := tests/test_api.py tests/test_db.py tests/test_fixity.py tests/test_auth.py tests/test_audit.py tests/test_audit_writer.py \
   tests/test_export.py tests/test_channels.py tests/test_reconcile.py
 
 # Tests with a coverage report, then again on PostgreSQL, then the lint step: ruff, mypy, and the import

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import logging
+import os
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,6 +17,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import audit, fixity
+from api.audit_writer import AuditWriter
 from api.db import make_engine, require_current_schema, session_factory
 from api.disk import DiskGuard, watched_folders
 from api.errors import HANDLERS, validation_error
@@ -26,12 +30,43 @@ from evidence.audit_log import AuditMirror
 from evidence.store import ContentStore
 
 WEB = Path(__file__).resolve().parent / "web"
+SETTINGS_FILE = "NONSITE_SETTINGS_FILE"  # where `nonsite serve --workers N` leaves the settings for its workers
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _held(path: Path, *, wait: bool) -> Iterator[bool]:
+    """An exclusive lock on ``path``, shared with the other worker processes of this server: True while this one
+    holds it; False at once if another does and ``wait`` is off."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @asynccontextmanager
 async def _background_jobs(app: FastAPI) -> AsyncIterator[None]:
-    """Signs audit checkpoints while serving (and a last one at shutdown); re-hashes evidence on schedule and
-    then applies the quarantine's retention."""
+    """In one worker of the server (the first to start): signs audit checkpoints while serving (and a last one at
+    shutdown); re-hashes evidence on schedule and then applies the quarantine's retention."""
+    with _held(app.state.settings.audit_dir / ".jobs.lock", wait=False) as mine:
+        if not mine:
+            log.info("another worker of this server runs the checkpoints and the fixity check")
+            yield
+            app.state.audit_writer.close()
+            return
+        async with _jobs(app):
+            yield
+
+
+@asynccontextmanager
+async def _jobs(app: FastAPI) -> AsyncIterator[None]:
     state, settings = app.state, app.state.settings
     stop = threading.Event()
     jobs: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
@@ -50,6 +85,7 @@ async def _background_jobs(app: FastAPI) -> AsyncIterator[None]:
     for worker in workers:
         worker.start()
     yield
+    state.audit_writer.close()  # its last entries go into the last checkpoint
     stop.set()
     for worker in workers:
         worker.join(timeout=30)
@@ -72,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = sessions
     app.state.audit_mirror = mirror
     app.state.store = ContentStore(settings.evidence_dir)
+    app.state.audit_writer = AuditWriter(sessions)
     app.state.login_limiter = auth.new_limiter()
     app.state.disk = DiskGuard(
         watched_folders(settings.database_url, settings.evidence_dir, settings.audit_dir),
@@ -80,7 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         reserve_bytes=settings.disk_reserve_mb * 1024 * 1024,
         quarantine_retention_s=settings.quarantine_retention_days * 86_400,
     )
-    with sessions() as session:
+    with _held(settings.audit_dir / ".reconcile.lock", wait=True), sessions() as session:  # one worker at a time
         app.state.reconciliation = reconcile(session, app.state.store, mirror)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -125,3 +162,9 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "degraded" if problems else "ok", "problems": problems}
 
     return app
+
+
+def app_from_settings_file() -> FastAPI:
+    """The factory each worker of ``nonsite serve --workers N`` calls: the settings the command validated, from
+    the private (0600) file it names in ``NONSITE_SETTINGS_FILE``."""
+    return create_app(Settings.from_file(Path(os.environ[SETTINGS_FILE])))

@@ -86,23 +86,44 @@ def record(
 ) -> None:
     """Add an entry to the session's transaction (the caller commits). ``detail``: strings, integers, booleans
     and lists or objects of them (no floats: they have no single canonical form)."""
+    record_many(session, [entry(actor, action, obj, ticket_id=ticket_id, outcome=outcome, detail=detail)])
+
+
+def entry(
+    actor: Actor | User,
+    action: Action,
+    obj: str,
+    *,
+    ticket_id: int | None = None,
+    outcome: Outcome = Outcome.OK,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An entry's values, timed now, without its sequence number (``record_many`` gives it)."""
     who = actor if isinstance(actor, Actor) else Actor.of(actor)
+    return {
+        "at": utcnow().isoformat(timespec="microseconds"),
+        "actor": who.name,
+        "role": who.role,
+        "action": action.value,
+        "object": obj,
+        "ticket_id": ticket_id,
+        "outcome": outcome.value,
+        "detail": detail or {},
+    }
+
+
+def record_many(session: Session, entries: list[dict[str, Any]]) -> None:
+    """Add entries (of :func:`entry`) to the session's transaction, numbered on from the newest."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK})
+    first, *rest = entries
+    # Numbered in the insert itself: on SQLite that takes the write lock, so the newest number read next
+    # cannot change before this transaction commits (on PostgreSQL the advisory lock does that).
     next_seq = select(func.coalesce(func.max(AuditEntry.seq), 0) + 1).scalar_subquery()
-    session.execute(
-        insert(AuditEntry).values(
-            seq=next_seq,
-            at=utcnow().isoformat(timespec="microseconds"),
-            actor=who.name,
-            role=who.role,
-            action=action.value,
-            object=obj,
-            ticket_id=ticket_id,
-            outcome=outcome.value,
-            detail=detail or {},
-        )
-    )
+    session.execute(insert(AuditEntry).values(seq=next_seq, **first))
+    if rest:
+        newest = session.scalar(select(func.max(AuditEntry.seq))) or 0
+        session.execute(insert(AuditEntry), [e | {"seq": newest + n} for n, e in enumerate(rest, start=1)])
 
 
 def record_now(session: Session, actor: Actor | User, action: Action, obj: str, **kwargs: Any) -> None:

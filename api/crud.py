@@ -6,18 +6,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import audit
 from api.accounts import camera_clause
+from api.db import one_writer
 from api.models import (
     Artifact,
     Decision,
     DecisionAction,
     Ticket,
+    TicketCount,
     TicketStatus,
     User,
     ViolationEventRow,
@@ -81,6 +83,17 @@ def apply_event(
     """File a start as a new ticket, or apply an update or end to its ticket, with its audit entry. Replays of a
     key change nothing (and are not audited: nothing happened)."""
     seen = _event_ticket(session, key=key)
+    if seen is not None:
+        return seen, Outcome.REPLAYED
+    session.rollback()  # the read above is not part of the write that follows
+    with one_writer(session):
+        return _apply_event(session, key=key, record=record, sender=sender)
+
+
+def _apply_event(
+    session: Session, *, key: str, record: ViolationWire, sender: audit.Actor | User
+) -> tuple[Ticket, Outcome]:
+    seen = _event_ticket(session, key=key)  # again: a replay may have been filed while this one waited its turn
     if seen is not None:
         return seen, Outcome.REPLAYED
     try:  # a concurrent push with the same key may win the race at any write: then return its ticket
@@ -224,22 +237,32 @@ def list_tickets(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[int, list[Ticket]]:
-    """``cameras``: the reader's camera patterns; tickets of other cameras are not there for them."""
-    query = select(Ticket).where(camera_clause(Ticket.camera, cameras))
-    if status is not None:
-        query = query.where(Ticket.status == status.value)
-    if kind is not None:
-        query = query.where(Ticket.kind == kind)
-    if camera is not None:
-        query = query.where(Ticket.camera == camera)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Ticket.id.desc()).limit(limit).offset(offset)).all()
-    return total, list(rows)
+    """``cameras``: the reader's camera patterns; tickets of other cameras are not there for them. The total is
+    summed from the per-camera counts (``TicketCount``), so it costs the same at 100 tickets or 10 million."""
+
+    def where(table: type[Ticket] | type[TicketCount]) -> list[ColumnElement[bool]]:
+        clauses = [camera_clause(table.camera, cameras)]
+        if status is not None:
+            clauses.append(table.status == status.value)
+        if kind is not None:
+            clauses.append(table.kind == kind)
+        if camera is not None:
+            clauses.append(table.camera == camera)
+        return clauses
+
+    total = session.scalar(select(func.coalesce(func.sum(TicketCount.n), 0)).where(*where(TicketCount))) or 0
+    rows = session.scalars(select(Ticket).where(*where(Ticket)).order_by(Ticket.id.desc()).limit(limit).offset(offset))
+    return int(total), list(rows.all())
 
 
 def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, officer: User) -> Ticket:
     """Record an officer's confirm or reject (``officer``: the signed-in user) with its audit entry. A ticket is
     decided once; a second decision is refused."""
+    with one_writer(session):
+        return _decide(session, ticket=ticket, action=action, reason=reason, officer=officer)
+
+
+def _decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, officer: User) -> Ticket:
     new_status = TicketStatus.CONFIRMED if action is DecisionAction.CONFIRM else TicketStatus.REJECTED
     # Conditional update: of two concurrent decisions exactly one matches the pending status.
     result = session.execute(

@@ -4,6 +4,10 @@ effect of starting."""
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +24,37 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url, connect_args={"check_same_thread": False} if parsed.get_backend_name() == "sqlite" else {}
-    )
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    in_memory = sqlite and parsed.database in (None, "", ":memory:")  # one connection, SQLAlchemy's own pool
+    if sqlite and not in_memory:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+    # Kept open for the request threads (anyio runs up to 40 sync handlers at once), so that connections are not
+    # opened and closed per request; PostgreSQL's are fewer (its max_connections, 100 by default, is shared
+    # by every worker process: see the README's "The API under load").
+    pool = {} if in_memory else {"pool_size": 40 if sqlite else 20, "max_overflow": 8 if sqlite else 20}
+    engine = create_engine(url, connect_args={"check_same_thread": False} if sqlite else {}, **pool)
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def one_writer(session: Session) -> Iterator[None]:
+    """Around a write transaction on SQLite: the process's threads take turns instead of sleeping in SQLite's
+    busy handler (which backs off up to 100 ms, so a busy API's writes would wait far longer than they take).
+    SQLite has one writer at a time anyway; PostgreSQL's writers run at once (a no-op there)."""
+    engine = session.get_bind()
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        yield
+        return
+    with _WRITERS_LOCK:
+        lock = _WRITERS.setdefault(engine, threading.Lock())
+    with lock:
+        yield
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api import crud, tokens
 from api.accounts import Role, sees
+from api.audit_writer import AuditWriter
 from api.models import Ticket, User
 from api.settings import Settings
 from evidence import signing
@@ -26,17 +27,22 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _audit_mirror(request: Request) -> AuditMirror:
+async def _audit_mirror(request: Request) -> AuditMirror:
     mirror: AuditMirror = request.app.state.audit_mirror
     return mirror
 
 
-def _store(request: Request) -> ContentStore:
+async def _audit_writer(request: Request) -> AuditWriter:
+    writer: AuditWriter = request.app.state.audit_writer
+    return writer
+
+
+async def _store(request: Request) -> ContentStore:
     store: ContentStore = request.app.state.store
     return store
 
@@ -44,7 +50,7 @@ def _store(request: Request) -> ContentStore:
 def _trusted_keys(request: Request) -> dict[str, Ed25519PublicKey]:
     """Read on each request: the pipeline may write its key after the API has started."""
     try:
-        return signing.trusted_keys(_settings(request).trusted_keys_dir)
+        return signing.trusted_keys(request.app.state.settings.trusted_keys_dir)
     except signing.SigningKeyError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the trusted keys cannot be read: {exc}") from exc
 
@@ -57,6 +63,7 @@ def _room_for_non_evidence(request: Request) -> None:
 
 
 SessionDep = Annotated[Session, Depends(_session)]
+AuditWriterDep = Annotated[AuditWriter, Depends(_audit_writer)]
 RoomForNonEvidence = Annotated[None, Depends(_room_for_non_evidence)]
 TrustedKeysDep = Annotated[dict[str, Ed25519PublicKey], Depends(_trusted_keys)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -104,7 +111,7 @@ def allow(*roles: Role) -> Any:
     """A dependency that admits only users with one of ``roles`` (403 names the user's role)."""
     names = {role.value for role in roles}
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in names:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"the {user.role} role may not do this (needs {', '.join(sorted(names))})"

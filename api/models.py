@@ -13,6 +13,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -70,12 +71,18 @@ class Base(DeclarativeBase):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    # The list's filters (status, kind, camera, in any combination), newest first (migration 0007).
+    __table_args__ = (
+        Index("ix_tickets_status_id", "status", "id"),
+        Index("ix_tickets_camera_status_id", "camera", "status", "id"),
+        Index("ix_tickets_kind_status_id", "kind", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     violation_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    camera: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    camera: Mapped[str] = mapped_column(String(128))
     zone: Mapped[str] = mapped_column(String(128))
     rule: Mapped[str] = mapped_column(String(128))
     track_id: Mapped[int] = mapped_column(Integer)
@@ -83,7 +90,7 @@ class Ticket(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     captured_at: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(32), index=True, default=TicketStatus.PENDING_REVIEW.value)
+    status: Mapped[str] = mapped_column(String(32), default=TicketStatus.PENDING_REVIEW.value)
     violation: Mapped[dict[str, Any]] = mapped_column(JSON)  # the newest record the pipeline sent
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     state: Mapped[str] = mapped_column(String(16), default=ViolationState.OPEN.value)
@@ -213,6 +220,18 @@ class Channel(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)  # this server's clock (staleness)
     snapshot: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # small JPEG of the last frame
     snapshot_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class TicketCount(Base):
+    """How many tickets each camera has of each kind in each status, kept by triggers on ``tickets`` (migration
+    0007): the list's total is a sum over these few rows, not a count over the table."""
+
+    __tablename__ = "ticket_counts"
+
+    camera: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class AuditEntry(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -97,6 +98,17 @@ class Settings(BaseModel):
     def secret(self) -> str:
         assert self.jwt_secret is not None  # the validator fills or refuses it
         return self.jwt_secret.get_secret_value()
+
+    def to_file(self, path: Path) -> None:
+        """These settings, secret included, in a file only this account can read (for :meth:`from_file`)."""
+        values = self.model_dump(mode="json") | {"jwt_secret": self.secret}
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(json.dumps(values))
+
+    @classmethod
+    def from_file(cls, path: Path) -> Settings:
+        return cls.model_validate(json.loads(path.read_text()))
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

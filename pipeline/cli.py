@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -534,13 +535,40 @@ def _uvicorn_server(settings: Any, host: str, port: int) -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
-    server = _uvicorn_server(_api_settings(args, config), args.host, args.port)
+    settings = _api_settings(args, config)
+    server = _uvicorn_server(settings, args.host, args.port)  # checks address, database and schema first
     print(
-        f"nonsite API on http://{args.host}:{args.port}  "
+        f"nonsite API on http://{args.host}:{args.port} with {args.workers} worker(s)  "
         "(officer page: /officer, operations centre: /ops, auditor page: /audit, API docs: /docs)"
     )
-    server.run()
+    if args.workers == 1:
+        server.run()
+        return 0
+    server.config.app.state.engine.dispose()  # each worker builds its own app from the same settings
+    _serve_workers(settings, args.host, args.port, args.workers)
     return 0
+
+
+def _serve_workers(settings: Any, host: str, port: int, workers: int) -> None:
+    """Several worker processes on one socket (uvicorn's supervisor restarts one that dies); they get the
+    validated settings, secret included, from a file only this account can read, removed on the way out."""
+    import uvicorn
+
+    from api.app import SETTINGS_FILE
+
+    with tempfile.TemporaryDirectory(prefix="nonsite-serve-") as folder:
+        path = Path(folder) / "settings.json"
+        settings.to_file(path)
+        os.environ[SETTINGS_FILE] = str(path)
+        uvicorn.run(
+            "api.app:app_from_settings_file",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -599,6 +627,13 @@ def _port(text: str) -> int:
     value = int(text) if text.isdigit() else -1
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a TCP port is a whole number from 1 to 65535, got {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"workers is a whole number from 1 to 64, got {text!r}")
     return value
 
 
@@ -682,6 +717,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///var/nonsite.db)")
     p.add_argument("--evidence-dir", type=Path, help="evidence store folder (default var/evidence)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes sharing the port (default 1; one per core for many officers at once: "
+        "see the README's 'The API under load')",
+    )
     p.add_argument(
         "--development",
         action="store_true",

@@ -33,7 +33,9 @@ def wanted() -> bool:
 
 
 class LocalPostgres:
-    def __init__(self) -> None:
+    """``durable``: fsync and synchronous commit on, as a bureau runs it (benchmarks); off for the tests' speed."""
+
+    def __init__(self, durable: bool = False) -> None:
         bindir = binaries()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql; `make test` does it as root)")
@@ -53,7 +55,8 @@ class LocalPostgres:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        fast = ("fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=400")
+        fast: tuple[str, ...] = () if durable else ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+        fast += ("max_connections=400",)
         server = [str(bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1"]
         self.process = subprocess.Popen(
             [*run_as, *server, "-k", str(self.root), *(arg for setting in fast for arg in ("-c", setting))],

@@ -3,17 +3,24 @@
 
 from __future__ import annotations
 
+import fnmatch
+import random
+import uuid
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from api import db
+from api import audit, crud, db
 from api.app import create_app
+from api.models import DecisionAction, Ticket, TicketStatus, User
+from api.schemas import ViolationCreate
+from evidence.types import ViolationKind
 from pipeline.cli import main
 from tests import postgres
-from tests.conftest import settings_for
+from tests.conftest import make_event, settings_for
 
 
 def _empty_database(tmp_path: Path) -> str:
@@ -75,3 +82,66 @@ def test_db_upgrade_on_an_unusable_database_is_one_line(tmp_path: Path, capsys: 
     assert main(["db", "upgrade", "--database-url", f"sqlite:///{tmp_path / 'not-a-db'}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot migrate") and "Traceback" not in err
+
+
+def _file(session: Session, n: int, camera: str, kind: ViolationKind) -> Ticket:
+    record = ViolationCreate.model_validate(
+        make_event(str(uuid.UUID(int=n, version=4)), camera=camera, kind=kind).to_dict()
+    )
+    ticket, _ = crud.apply_event(session, key=record.key, record=record, sender=audit.Actor("pipeline", "pipeline"))
+    return ticket
+
+
+def test_the_list_total_is_kept_by_triggers_and_matches_a_count_for_every_filter(tmp_path: Path) -> None:
+    """Migration 0007: tickets filed before it are counted (backfill); filing and deciding after it keep the
+    per-camera counts right, for each filter and each reader's camera patterns."""
+    url = _empty_database(tmp_path)
+    engine = db.make_engine(url)
+    config = db._alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+    rng = random.Random(7)
+    kinds = list(ViolationKind)
+    plan = [(f"cam-{rng.choice('abc')}{rng.randint(1, 3)}", rng.choice(kinds)) for _ in range(60)]
+    with db.session_factory(engine)() as session:  # the ORM's tickets table is the same before and after 0007
+        for n, (camera, kind) in enumerate(plan[:30], start=1):
+            session.execute(
+                text(
+                    "INSERT INTO tickets (violation_id, idempotency_key, kind, camera, zone, rule, track_id, label, "
+                    "start_s, end_s, captured_at, status, violation, created_at, state, revision) VALUES "
+                    "(:v, :k, :kind, :camera, 'z', 'r', 1, 'person', 0, 1, '2026-11-23T09:00:00+00:00', "
+                    "'pending_review', '{}', '2026-11-23T09:00:00+00:00', 'open', 0)"
+                ),
+                {"v": f"before-{n}", "k": f"before-{n}", "kind": kind.value, "camera": camera},
+            )
+        session.commit()
+    db.migrate(engine)
+    officer = User(username="o", password_hash="x", role="officer", cameras=["*"])
+    with db.session_factory(engine)() as session:
+        for n, (camera, kind) in enumerate(plan[30:], start=31):
+            ticket = _file(session, n, camera, kind)
+            if n % 3 == 0:
+                action = DecisionAction.CONFIRM if n % 2 else DecisionAction.REJECT
+                crud.decide(session, ticket=ticket, action=action, reason="seen on the clip", officer=officer)
+        for status, kind, camera, cameras in [
+            (None, None, None, ("*",)),
+            (TicketStatus.PENDING_REVIEW, None, None, ("*",)),
+            (TicketStatus.CONFIRMED, None, None, ("*",)),
+            (None, kinds[0].value, None, ("*",)),
+            (TicketStatus.PENDING_REVIEW, None, "cam-a1", ("*",)),
+            (None, None, None, ("cam-a*", "cam-b2")),
+            (TicketStatus.REJECTED, kinds[1].value, None, ("cam-c*",)),
+        ]:
+            total, _ = crud.list_tickets(session, status=status, kind=kind, camera=camera, cameras=cameras, limit=1)
+            expected = sum(
+                1
+                for t in session.scalars(select(Ticket))
+                if (status is None or t.status == status.value)
+                and (kind is None or t.kind == kind)
+                and (camera is None or t.camera == camera)
+                and any(fnmatch.fnmatchcase(t.camera, p) for p in cameras)
+            )
+            assert total == expected, (status, kind, camera, cameras)
+        decided = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status != "pending_review"))
+        assert decided == 10  # the scenario did change statuses

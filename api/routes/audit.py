@@ -15,6 +15,7 @@ from api.deps import (
     AUTH_RESPONSES,
     AuditMirrorDep,
     AuditReader,
+    AuditWriterDep,
     SessionDep,
     SettingsDep,
     StoreDep,
@@ -81,12 +82,11 @@ def newest_checkpoint(mirror: AuditMirrorDep, _: AuditReader) -> dict[str, Any]:
 
 
 @router.get("/audit/verify", response_model=AuditVerification)
-def verify(session: SessionDep, mirror: AuditMirrorDep, user: AuditReader) -> AuditVerification:
+def verify(session: SessionDep, mirror: AuditMirrorDep, writer: AuditWriterDep, user: AuditReader) -> AuditVerification:
     """Re-hash every entry and check the log against the leaf mirror and every signed checkpoint: an edited,
     deleted or truncated entry is named with its position."""
     check = audit.verify(session, mirror)
-    audit.record_now(
-        session,
+    writer.record(
         user,
         audit.Action.AUDIT_VERIFIED,
         "audit",

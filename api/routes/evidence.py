@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import audit
-from api.deps import AUTH_RESPONSES, EvidenceDeleter, SessionDep, StoreDep, TicketDep, Watcher
+from api.deps import AUTH_RESPONSES, AuditWriterDep, EvidenceDeleter, SessionDep, StoreDep, TicketDep, Watcher
 from api.models import Artifact, EvidenceTombstone
 from api.schemas import EvidenceDeletion, TombstonePublic
 from evidence.store import ContentStore, EvidenceIntegrityError
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["evidence"], responses=AUTH_R
         503: {"description": "The evidence store cannot be read"},
     },
 )
-def download(ticket: TicketDep, sha256: str, session: SessionDep, store: StoreDep, user: Watcher) -> Response:
+def download(ticket: TicketDep, sha256: str, writer: AuditWriterDep, store: StoreDep, user: Watcher) -> Response:
     """The artifact's bytes after re-hashing them; each download is recorded in the audit log."""
     artifact = next((a for a in ticket.artifacts if a.sha256 == sha256), None)
     if artifact is None:
@@ -43,8 +43,7 @@ def download(ticket: TicketDep, sha256: str, session: SessionDep, store: StoreDe
     except FileNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"artifact {sha256} is missing from the evidence store") from exc
     except EvidenceIntegrityError as exc:
-        audit.record_now(
-            session,
+        writer.record(
             user,
             audit.Action.EVIDENCE_DOWNLOADED,
             f"ticket/{ticket.id}/evidence/{sha256}",
@@ -57,8 +56,7 @@ def download(ticket: TicketDep, sha256: str, session: SessionDep, store: StoreDe
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"the evidence store cannot be read: {exc.strerror or exc}"
         ) from exc
-    audit.record_now(
-        session,
+    writer.record(
         user,
         audit.Action.EVIDENCE_DOWNLOADED,
         f"ticket/{ticket.id}/evidence/{sha256}",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from api import audit, crud
 from api.deps import (
     AUTH_RESPONSES,
+    AuditWriterDep,
     CaseReader,
     Decider,
     Reporter,
@@ -93,10 +94,10 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses={404: {"description": "No such ticket"}})
-def get_ticket(ticket: TicketDep, session: SessionDep, user: CaseReader) -> TicketPublic:
+def get_ticket(ticket: TicketDep, writer: AuditWriterDep, user: CaseReader) -> TicketPublic:
     """The case, with its evidence and decisions (the view is recorded in the audit log)."""
     public = to_public(ticket)
-    audit.record_now(session, user, audit.Action.TICKET_VIEWED, f"ticket/{ticket.id}", ticket_id=ticket.id)
+    writer.record(user, audit.Action.TICKET_VIEWED, f"ticket/{ticket.id}", ticket_id=ticket.id)
     return public
 
 
@@ -104,13 +105,12 @@ def get_ticket(ticket: TicketDep, session: SessionDep, user: CaseReader) -> Tick
     "/{ticket_id}/integrity", response_model=IntegrityReport, responses={404: {"description": "No such ticket"}}
 )
 def integrity(
-    ticket: TicketDep, session: SessionDep, store: StoreDep, trusted: TrustedKeysDep, user: CaseReader
+    ticket: TicketDep, writer: AuditWriterDep, store: StoreDep, trusted: TrustedKeysDep, user: CaseReader
 ) -> IntegrityReport:
     """Re-hash every artifact of the ticket in the evidence store; check each manifest signature."""
     problems = evidence_problems(store, ticket, trusted)
     report = IntegrityReport(ok=not problems, checked=len(ticket.artifacts), problems=problems)
-    audit.record_now(
-        session,
+    writer.record(
         user,
         audit.Action.TICKET_INTEGRITY_CHECKED,
         f"ticket/{ticket.id}",
