@@ -124,7 +124,7 @@ def test_the_list_total_is_kept_by_triggers_and_matches_a_count_for_every_filter
             if n % 3 == 0:
                 action = DecisionAction.CONFIRM if n % 2 else DecisionAction.REJECT
                 crud.decide(session, ticket=ticket, action=action, reason="seen on the clip", officer=officer)
-        for status, kind, camera, cameras in [
+        filters: list[tuple[TicketStatus | None, str | None, str | None, tuple[str, ...]]] = [
             (None, None, None, ("*",)),
             (TicketStatus.PENDING_REVIEW, None, None, ("*",)),
             (TicketStatus.CONFIRMED, None, None, ("*",)),
@@ -132,16 +132,19 @@ def test_the_list_total_is_kept_by_triggers_and_matches_a_count_for_every_filter
             (TicketStatus.PENDING_REVIEW, None, "cam-a1", ("*",)),
             (None, None, None, ("cam-a*", "cam-b2")),
             (TicketStatus.REJECTED, kinds[1].value, None, ("cam-c*",)),
-        ]:
-            total, _ = crud.list_tickets(session, status=status, kind=kind, camera=camera, cameras=cameras, limit=1)
+        ]
+        for status, wanted_kind, camera, cameras in filters:
+            total, _ = crud.list_tickets(
+                session, status=status, kind=wanted_kind, camera=camera, cameras=cameras, limit=1
+            )
             expected = sum(
                 1
                 for t in session.scalars(select(Ticket))
                 if (status is None or t.status == status.value)
-                and (kind is None or t.kind == kind)
+                and (wanted_kind is None or t.kind == wanted_kind)
                 and (camera is None or t.camera == camera)
                 and any(fnmatch.fnmatchcase(t.camera, p) for p in cameras)
             )
-            assert total == expected, (status, kind, camera, cameras)
+            assert total == expected, (status, wanted_kind, camera, cameras)
         decided = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status != "pending_review"))
         assert decided == 10  # the scenario did change statuses
