@@ -133,18 +133,18 @@ def test_the_list_total_is_kept_by_triggers_and_matches_a_count_for_every_filter
             (None, None, None, ("cam-a*", "cam-b2")),
             (TicketStatus.REJECTED, kinds[1].value, None, ("cam-c*",)),
         ]
-        for status, wanted_kind, camera, cameras in filters:
+        for status, wanted_kind, wanted_camera, cameras in filters:
             total, _ = crud.list_tickets(
-                session, status=status, kind=wanted_kind, camera=camera, cameras=cameras, limit=1
+                session, status=status, kind=wanted_kind, camera=wanted_camera, cameras=cameras, limit=1
             )
             expected = sum(
                 1
                 for t in session.scalars(select(Ticket))
                 if (status is None or t.status == status.value)
                 and (wanted_kind is None or t.kind == wanted_kind)
-                and (camera is None or t.camera == camera)
+                and (wanted_camera is None or t.camera == wanted_camera)
                 and any(fnmatch.fnmatchcase(t.camera, p) for p in cameras)
             )
-            assert total == expected, (status, wanted_kind, camera, cameras)
+            assert total == expected, (status, wanted_kind, wanted_camera, cameras)
         decided = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.status != "pending_review"))
         assert decided == 10  # the scenario did change statuses
