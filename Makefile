@@ -95,7 +95,7 @@ postgres:
 
 # Run a second time against PostgreSQL: everything that reads or writes the API's database.
 PG_TESTS := tests/test_api.py tests/test_db.py tests/test_fixity.py tests/test_auth.py tests/test_audit.py tests/test_audit_writer.py \
-  tests/test_export.py tests/test_channels.py tests/test_reconcile.py
+  tests/test_export.py tests/test_channels.py tests/test_reconcile.py tests/test_serve_workers.py
 
 # Tests with a coverage report, then again on PostgreSQL, then the lint step: ruff, mypy, and the import
 # contracts of the design card.

@@ -1,0 +1,87 @@
+"""``nonsite serve --workers N``: several processes answer on one port with the same settings (a development
+secret included), one of them runs the background jobs, the settings file is private and gone after a stop."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from api import audit, tokens
+from api.db import make_engine, session_factory
+from evidence.audit_log import AuditMirror
+from tests.conftest import add_test_users, free_port, make_event, settings_for
+
+
+def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "nonsite serve exited"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("nonsite serve --workers did not answer")
+
+
+def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    add_test_users(settings)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "NONSITE_JWT_SECRET": settings.secret,
+        "NONSITE_AUDIT_DIR": str(settings.audit_dir),
+        "NONSITE_TRUSTED_KEYS_DIR": str(settings.trusted_keys_dir),
+        "NONSITE_FIXITY_INTERVAL_S": "0",
+    }
+    command = [sys.executable, "-m", "pipeline.cli", "serve", "--workers", "2", "--port", str(port)]
+    command += ["--database-url", settings.database_url, "--evidence-dir", str(settings.evidence_dir)]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_up(url, process)
+        workers = [p for p in psutil.Process(process.pid).children(recursive=True) if "spawn" in " ".join(p.cmdline())]
+        assert len(workers) == 2, [p.cmdline() for p in psutil.Process(process.pid).children(recursive=True)]
+        settings_file = Path(workers[0].environ()["NONSITE_SETTINGS_FILE"])
+        assert settings_file.stat().st_mode & 0o777 == 0o600
+        assert _jobs_lock_is_held(settings.audit_dir)  # by the worker that runs checkpoints and fixity
+        pipeline = {"Authorization": f"Bearer {tokens.issue('pipeline', settings.secret, 600)}"}
+        officer = {"Authorization": f"Bearer {tokens.issue('officer', settings.secret, 600)}"}
+        for n in range(20):  # spread over both workers by the kernel; every one of them takes the same tokens
+            start = make_event(f"00000000-0000-4000-8000-{n:012d}").to_dict()
+            filed = httpx.post(f"{url}/api/v1/tickets", json=start, headers=pipeline, timeout=10)
+            assert filed.status_code == 201, filed.text
+            shown = httpx.get(f"{url}/api/v1/tickets/{filed.json()['id']}", headers=officer, timeout=10)
+            assert shown.status_code == 200
+        listed = httpx.get(f"{url}/api/v1/tickets?limit=1", headers=officer, timeout=10).json()
+        assert listed["total"] == 20
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert not settings_file.exists() and not settings_file.parent.exists()
+    assert b"Traceback" not in err
+    with session_factory(make_engine(settings.database_url))() as session:  # the jobs' last checkpoint has it all
+        check = audit.verify(session, AuditMirror(settings.audit_dir))
+    assert check.ok, check.findings
+    assert check.latest is not None and check.latest.size == check.entries == 40  # 20 filed, 20 viewed
+
+
+def _jobs_lock_is_held(folder: Path) -> bool:
+    with open(folder / ".jobs.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
