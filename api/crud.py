@@ -227,7 +227,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def list_tickets(
+def list_ticket_ids(
     session: Session,
     *,
     status: TicketStatus | None = None,
@@ -236,9 +236,10 @@ def list_tickets(
     cameras: Sequence[str] = ("*",),
     limit: int = 50,
     offset: int = 0,
-) -> tuple[int, list[Ticket]]:
-    """``cameras``: the reader's camera patterns; tickets of other cameras are not there for them. The total is
-    summed from the per-camera counts (``TicketCount``), so it costs the same at 100 tickets or 10 million."""
+) -> tuple[int, list[int]]:
+    """The total and one page of ticket ids, newest first. ``cameras``: the reader's camera patterns; tickets
+    of other cameras are not there for them. The total is summed from the per-camera counts (``TicketCount``),
+    so it costs the same at 100 tickets or 10 million."""
 
     def where(table: type[Ticket] | type[TicketCount]) -> list[ColumnElement[bool]]:
         clauses = [camera_clause(table.camera, cameras)]
@@ -251,8 +252,10 @@ def list_tickets(
         return clauses
 
     total = session.scalar(select(func.coalesce(func.sum(TicketCount.n), 0)).where(*where(TicketCount))) or 0
-    rows = session.scalars(select(Ticket).where(*where(Ticket)).order_by(Ticket.id.desc()).limit(limit).offset(offset))
-    return int(total), list(rows.all())
+    ids = session.scalars(
+        select(Ticket.id).where(*where(Ticket)).order_by(Ticket.id.desc()).limit(limit).offset(offset)
+    )
+    return int(total), list(ids.all())
 
 
 def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, officer: User) -> Ticket:

@@ -145,8 +145,12 @@ def _ticket(ticket_id: TicketId, session: SessionDep, user: CurrentUser) -> Tick
     """The ticket, if it exists and is on a camera this user may see (else 404: not even its existence shows)."""
     ticket = crud.get_ticket(session, ticket_id=ticket_id)
     if ticket is None or not sees(user, ticket.camera):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} not found")
+        raise ticket_not_found(ticket_id)
     return ticket
+
+
+def ticket_not_found(ticket_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"ticket {ticket_id} not found")
 
 
 TicketDep = Annotated[Ticket, Depends(_ticket)]

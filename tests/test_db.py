@@ -134,7 +134,7 @@ def test_the_list_total_is_kept_by_triggers_and_matches_a_count_for_every_filter
             (TicketStatus.REJECTED, kinds[1].value, None, ("cam-c*",)),
         ]
         for status, wanted_kind, wanted_camera, cameras in filters:
-            total, _ = crud.list_tickets(
+            total, _ = crud.list_ticket_ids(
                 session, status=status, kind=wanted_kind, camera=wanted_camera, cameras=cameras, limit=1
             )
             expected = sum(

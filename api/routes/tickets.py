@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api import audit, crud
+from api import audit, crud, views
+from api.accounts import sees
 from api.deps import (
     AUTH_RESPONSES,
     AuditWriterDep,
@@ -17,7 +18,9 @@ from api.deps import (
     SettingsDep,
     StoreDep,
     TicketDep,
+    TicketId,
     TrustedKeysDep,
+    ticket_not_found,
 )
 from api.integrity import evidence_problems
 from api.models import DecisionAction, Ticket, TicketStatus, User
@@ -29,9 +32,10 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=AUTH_RE
 
 
 def to_public(ticket: Ticket) -> TicketPublic:
+    """The ticket as shown, from its ORM object (after a write; reads use ``api.views``)."""
     public = TicketPublic.model_validate(ticket)
     public.artifacts = [
-        ArtifactPublic.model_validate(a).model_copy(update={"url": f"/api/v1/tickets/{ticket.id}/evidence/{a.sha256}"})
+        ArtifactPublic.model_validate(a).model_copy(update={"url": views.evidence_url(ticket.id, a.sha256)})
         for a in ticket.artifacts
     ]
     return public
@@ -81,7 +85,7 @@ def list_tickets(
     offset: Annotated[int, Query(ge=0, le=MAX_SAFE_INT)] = 0,
 ) -> TicketList:
     limit = min(limit, settings.page_size_max)
-    total, rows = crud.list_tickets(
+    total, ids = crud.list_ticket_ids(
         session,
         status=status_filter,
         kind=kind.value if kind else None,
@@ -90,15 +94,17 @@ def list_tickets(
         limit=limit,
         offset=offset,
     )
-    return TicketList(total=total, items=[to_public(t) for t in rows])
+    return TicketList(total=total, items=views.tickets_public(session, ids))
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses={404: {"description": "No such ticket"}})
-def get_ticket(ticket: TicketDep, writer: AuditWriterDep, user: CaseReader) -> TicketPublic:
+def get_ticket(ticket_id: TicketId, session: SessionDep, writer: AuditWriterDep, user: CaseReader) -> TicketPublic:
     """The case, with its evidence and decisions (the view is recorded in the audit log)."""
-    public = to_public(ticket)
-    writer.record(user, audit.Action.TICKET_VIEWED, f"ticket/{ticket.id}", ticket_id=ticket.id)
-    return public
+    found = views.tickets_public(session, [ticket_id])
+    if not found or not sees(user, found[0].camera):
+        raise ticket_not_found(ticket_id)
+    writer.record(user, audit.Action.TICKET_VIEWED, f"ticket/{ticket_id}", ticket_id=ticket_id)
+    return found[0]
 
 
 @router.get(
