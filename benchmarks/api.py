@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from api import tokens
 from api.accounts import Role, hash_password
@@ -135,6 +135,11 @@ def seed(url: str, tickets: int) -> None:
             session.execute(insert(ViolationEventRow), events)
             session.commit()
             print(f"  seeded {ids[-1]:,} / {tickets:,} tickets", end="\r", flush=True)
+        if engine.dialect.name == "postgresql":  # the ids were given: move the sequence past them
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))")
+            )
+            session.commit()
     print()
     engine.dispose()
 
@@ -335,6 +340,9 @@ def measure(
                 cpu,
             )
             results.append(result)
+            if result.non_2xx or result.socket_errors:
+                log = (root / "serve.log").read_text(errors="replace").strip().splitlines()
+                print("  the server said (last lines of serve.log):\n    " + "\n    ".join(log[-6:]), flush=True)
             print(
                 f"  {database} ×{workers} {scenario:9s} {result.rate:8.0f}/s  p95 {result.p95_ms:6.1f} ms  "
                 f"non-2xx {result.non_2xx}  cpu {cpu:.2f}",
