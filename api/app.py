@@ -15,11 +15,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 
-from api import audit, fixity
+from api import audit, fixity, retention
 from api.audit_writer import AuditWriter
 from api.db import make_engine, require_current_schema, session_factory
-from api.disk import DiskGuard, watched_folders
+from api.disk import DiskGuard, Pruned, watched_folders
 from api.errors import HANDLERS, validation_error
 from api.limits import BodySizeLimit
 from api.reconcile import reconcile
@@ -91,6 +92,18 @@ async def _jobs(app: FastAPI) -> AsyncIterator[None]:
         worker.join(timeout=30)
 
 
+def _record_prune(writer: AuditWriter, pruned: Pruned) -> None:
+    try:
+        writer.record(
+            audit.SYSTEM,
+            audit.Action.STORE_PRUNED,
+            "evidence-store/quarantine",
+            detail={"files": list(pruned.names), "bytes": pruned.bytes, "why": pruned.why},
+        )
+    except (SQLAlchemyError, OSError) as exc:  # the files are gone either way; the log line says which
+        log.warning("the prune of %s could not be recorded in the audit log: %s", ", ".join(pruned.names), exc)
+
+
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)  # migrations are their own step: `nonsite db upgrade`
@@ -116,9 +129,11 @@ def create_app(settings: Settings) -> FastAPI:
         low_bytes=settings.disk_low_mb * 1024 * 1024,
         reserve_bytes=settings.disk_reserve_mb * 1024 * 1024,
         quarantine_retention_s=settings.quarantine_retention_days * 86_400,
+        on_pruned=functools.partial(_record_prune, app.state.audit_writer),
     )
     with _held(settings.audit_dir / ".reconcile.lock", wait=True), sessions() as session:  # one worker at a time
         app.state.reconciliation = reconcile(session, app.state.store, mirror)
+        retention.record_if_changed(session, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)
     for error, handler in HANDLERS.items():

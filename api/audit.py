@@ -51,6 +51,7 @@ class Action(StrEnum):
     FIXITY_FAILED = "fixity.failed"  # one object of a ticket missing or altered, the first time it is found
     EVIDENCE_DELETED = "evidence.deleted"  # by a legal reviewer, with a reason; a tombstone stays
     STORE_PRUNED = "store.pruned"  # non-evidence removed by retention or on low disk space (api.disk)
+    RETENTION_CHANGED = "retention.changed"  # the policy in the settings, recorded by the start that finds it new
 
 
 class Outcome(StrEnum):
@@ -72,6 +73,9 @@ class Actor:
     def shell(cls) -> Actor:
         """Someone at the server's shell (``nonsite users …``): named by their operating-system account."""
         return cls(f"shell:{getpass.getuser()}", "shell")
+
+
+SYSTEM = Actor("system", "system")  # the server itself: start-up checks, retention
 
 
 def record(

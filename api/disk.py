@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class DiskState:
 class Pruned:
     files: int
     bytes: int
+    names: tuple[str, ...] = ()  # relative to the quarantine folder
+    why: str = ""  # "retention" (past quarantine_retention_days) and/or "low disk"
 
 
 def watched_folders(database_url: str, *folders: Path) -> list[Path]:
@@ -64,11 +67,13 @@ class DiskGuard:
         reserve_bytes: int,
         quarantine_retention_s: float,
         cache_s: float = 2.0,
+        on_pruned: Callable[[Pruned], None] | None = None,
     ) -> None:
         self.folders, self.quarantine = folders, quarantine
         self.low_bytes, self.reserve_bytes = low_bytes, reserve_bytes
         self.quarantine_retention_s, self.cache_s = quarantine_retention_s, cache_s
         self._cached: tuple[float, DiskState] | None = None
+        self.on_pruned = on_pruned  # told what was deleted (the API records it in the audit log)
 
     def measure(self) -> DiskState:
         free, where = min((shutil.disk_usage(_existing(f)).free, f) for f in self.folders)
@@ -93,17 +98,22 @@ class DiskGuard:
             else []
         )
         cutoff = time.time() - self.quarantine_retention_s
-        files = freed = 0
+        freed, names, reasons = 0, [], set()
         for path in candidates:
             size, expired = path.stat().st_size, path.stat().st_mtime < cutoff
             if not expired and freed >= wanted_bytes:
                 continue
             path.chmod(0o644)
             path.unlink()
-            files, freed = files + 1, freed + size
-        if files:
-            log.warning("disk: pruned %d quarantined file(s), %d bytes", files, freed)
-        return Pruned(files, freed)
+            freed += size
+            names.append(str(path.relative_to(self.quarantine)))
+            reasons.add("retention" if expired else "low disk")
+        pruned = Pruned(len(names), freed, tuple(names), " and ".join(sorted(reasons)))
+        if names:
+            log.warning("disk: pruned %d quarantined file(s), %d bytes (%s)", len(names), freed, pruned.why)
+            if self.on_pruned is not None:
+                self.on_pruned(pruned)
+        return pruned
 
 
 def _existing(folder: Path) -> Path:

@@ -29,7 +29,6 @@ from evidence.audit_log import AuditMirror
 from evidence.store import ContentStore
 
 log = logging.getLogger(__name__)
-SYSTEM = audit.Actor("system", "system")
 
 
 @dataclass
@@ -65,7 +64,7 @@ def reconcile(session: Session, store: ContentStore, mirror: AuditMirror) -> Rec
     if report.quarantined:
         audit.record_now(
             session,
-            SYSTEM,
+            audit.SYSTEM,
             audit.Action.STORE_RECONCILED,
             "evidence-store",
             outcome=audit.Outcome.FAILED,

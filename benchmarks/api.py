@@ -140,6 +140,9 @@ def seed(url: str, tickets: int) -> None:
                 text("SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))")
             )
             session.commit()
+    if engine.dialect.name == "postgresql":  # the statistics autovacuum would have gathered by now
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     print()
     engine.dispose()
 
