@@ -151,6 +151,7 @@ def test_an_officer_confirms_then_an_auditor_sees_the_decision_verified(page: An
     stall.locator("button.confirm").click()
     page.wait_for_selector("article.ticket .status.confirmed")
     page.click("#sign-out")
+    page.locator("dialog#signin").wait_for()  # signed out (the cookie is gone) before leaving the page
 
     page.goto("/audit")
     sign_in(page, "auditor")
