@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import functools
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -31,7 +30,6 @@ from evidence.audit_log import AuditMirror
 from evidence.store import ContentStore
 
 WEB = Path(__file__).resolve().parent / "web"
-SETTINGS_FILE = "NONSITE_SETTINGS_FILE"  # where `nonsite serve --workers N` leaves the settings for its workers
 log = logging.getLogger(__name__)
 
 
@@ -177,9 +175,3 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "degraded" if problems else "ok", "problems": problems}
 
     return app
-
-
-def app_from_settings_file() -> FastAPI:
-    """The factory each worker of ``nonsite serve --workers N`` calls: the settings the command validated, from
-    the private (0600) file it names in ``NONSITE_SETTINGS_FILE``."""
-    return create_app(Settings.from_file(Path(os.environ[SETTINGS_FILE])))

@@ -43,8 +43,11 @@ class AuditWriter:
         """``audit.record`` in a transaction shared with other waiting requests; returns once it is committed,
         raises what the commit raised."""
         pending = _Pending(audit.entry(actor, action, obj, **kwargs))
-        self._ensure_started()
-        self._queue.put(pending)
+        with self._start:  # queued ahead of a concurrent close's stop, or to a thread started anew
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+                self._thread.start()
+            self._queue.put(pending)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
@@ -57,12 +60,6 @@ class AuditWriter:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-
-    def _ensure_started(self) -> None:
-        with self._start:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-                self._thread.start()
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:

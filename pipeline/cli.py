@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,14 @@ from detectors.registry import create_detector
 from evidence.api_login import PasswordLogin
 from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
 from evidence.store import EvidenceStoreError
-from pipeline import audit_commands, db_commands, model_commands, training_commands, user_commands
+from pipeline import (
+    audit_commands,
+    db_commands,
+    model_commands,
+    serve_workers,
+    training_commands,
+    user_commands,
+)
 from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ApiConfig, ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
@@ -545,30 +551,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.run()
         return 0
     server.config.app.state.engine.dispose()  # each worker builds its own app from the same settings
-    _serve_workers(settings, args.host, args.port, args.workers)
+    try:
+        serve_workers.listening_socket(args.host, args.port, listen=False).close()
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    serve_workers.serve(settings, args.host, args.port, args.workers)
     return 0
-
-
-def _serve_workers(settings: Any, host: str, port: int, workers: int) -> None:
-    """Several worker processes on one socket (uvicorn's supervisor restarts one that dies); they get the
-    validated settings, secret included, from a file only this account can read, removed on the way out."""
-    import uvicorn
-
-    from api.app import SETTINGS_FILE
-
-    with tempfile.TemporaryDirectory(prefix="nonsite-serve-") as folder:
-        path = Path(folder) / "settings.json"
-        settings.to_file(path)
-        os.environ[SETTINGS_FILE] = str(path)
-        uvicorn.run(
-            "api.app:app_from_settings_file",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            timeout_graceful_shutdown=3,
-        )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """``nonsite serve --workers N``: several processes answer on one port with the same settings (a development
-secret included), one of them runs the background jobs, the settings file is private and gone after a stop."""
+secret included) and share its connections, one of them runs the background jobs, the settings file is
+private and gone after a stop."""
 
 from __future__ import annotations
 
@@ -65,6 +66,16 @@ def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(
             assert shown.status_code == 200
         listed = httpx.get(f"{url}/api/v1/tickets?limit=1", headers=officer, timeout=10).json()
         assert listed["total"] == 20
+        clients = [httpx.Client(base_url=url, timeout=10) for _ in range(16)]  # kept-open connections
+        for client in clients:
+            assert client.get("/healthz").status_code == 200
+        held = [
+            sum(1 for c in w.net_connections(kind="tcp") if c.status == "ESTABLISHED" and c.laddr.port == port)
+            for w in workers
+        ]
+        assert sum(held) == 16 and min(held) > 0, held  # each worker listens itself: the kernel spreads them
+        for client in clients:
+            client.close()
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
