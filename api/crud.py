@@ -87,7 +87,11 @@ def apply_event(
         return seen, Outcome.REPLAYED
     session.rollback()  # the read above is not part of the write that follows
     with one_writer(session):
-        return _apply_event(session, key=key, record=record, sender=sender)
+        try:
+            return _apply_event(session, key=key, record=record, sender=sender)
+        except BaseException:
+            session.rollback()  # the next writer's turn starts with no transaction of ours open
+            raise
 
 
 def _apply_event(
@@ -262,7 +266,11 @@ def decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: 
     """Record an officer's confirm or reject (``officer``: the signed-in user) with its audit entry. A ticket is
     decided once; a second decision is refused."""
     with one_writer(session):
-        return _decide(session, ticket=ticket, action=action, reason=reason, officer=officer)
+        try:
+            return _decide(session, ticket=ticket, action=action, reason=reason, officer=officer)
+        except BaseException:
+            session.rollback()  # the next writer's turn starts with no transaction of ours open
+            raise
 
 
 def _decide(session: Session, *, ticket: Ticket, action: DecisionAction, reason: str, officer: User) -> Ticket:

@@ -5,7 +5,6 @@ effect of starting."""
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connections: int | None = None) -> Engine:
+    """``connections``: a pool of exactly that many (the audit writer's own), instead of the request pool."""
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     in_memory = sqlite and parsed.database in (None, "", ":memory:")  # one connection, SQLAlchemy's own pool
@@ -32,13 +32,15 @@ def make_engine(url: str) -> Engine:
     # opened and closed per request; PostgreSQL's are fewer (its max_connections, 100 by default, is shared
     # by every worker process: see the README's "The API under load").
     pool = {} if in_memory else {"pool_size": 40 if sqlite else 20, "max_overflow": 8 if sqlite else 20}
+    if connections is not None and not in_memory:
+        pool = {"pool_size": connections, "max_overflow": 0}
     engine = create_engine(url, connect_args={"check_same_thread": False} if sqlite else {}, **pool)
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
-_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS: dict[str, threading.Lock] = {}  # by database: the audit writer has an engine of its own
 _WRITERS_LOCK = threading.Lock()
 
 
@@ -52,7 +54,7 @@ def one_writer(session: Session) -> Iterator[None]:
         yield
         return
     with _WRITERS_LOCK:
-        lock = _WRITERS.setdefault(engine, threading.Lock())
+        lock = _WRITERS.setdefault(engine.url.render_as_string(hide_password=False), threading.Lock())
     with lock:
         yield
 

@@ -10,7 +10,9 @@ request gets 507, never a 500 (``api.errors``).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +76,7 @@ class DiskGuard:
         self.quarantine_retention_s, self.cache_s = quarantine_retention_s, cache_s
         self._cached: tuple[float, DiskState] | None = None
         self.on_pruned = on_pruned  # told what was deleted (the API records it in the audit log)
+        self._pruning = threading.Lock()  # request threads and the retention job may prune at once
 
     def measure(self) -> DiskState:
         free, where = min((shutil.disk_usage(_existing(f)).free, f) for f in self.folders)
@@ -90,30 +93,43 @@ class DiskGuard:
         self._cached = (now, state)
         return state
 
+    def _quarantined(self) -> list[tuple[Path, os.stat_result]]:
+        """Files in the quarantine, oldest first (one gone meanwhile is left out)."""
+        if not self.quarantine.is_dir():
+            return []
+        found = [(p, _stat_or_none(p)) for p in self.quarantine.rglob("*") if p.is_file()]
+        return sorted(((p, s) for p, s in found if s is not None), key=lambda item: item[1].st_mtime)
+
     def prune(self, wanted_bytes: int) -> Pruned:
         """Delete quarantined files past their retention, then the oldest others until ``wanted_bytes`` are free."""
-        candidates = (
-            sorted((p for p in self.quarantine.rglob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
-            if self.quarantine.is_dir()
-            else []
-        )
-        cutoff = time.time() - self.quarantine_retention_s
-        freed, names, reasons = 0, [], set()
-        for path in candidates:
-            size, expired = path.stat().st_size, path.stat().st_mtime < cutoff
-            if not expired and freed >= wanted_bytes:
-                continue
-            path.chmod(0o644)
-            path.unlink()
-            freed += size
-            names.append(str(path.relative_to(self.quarantine)))
-            reasons.add("retention" if expired else "low disk")
+        with self._pruning:
+            freed, names, reasons = 0, [], set()
+            cutoff = time.time() - self.quarantine_retention_s
+            for path, stat in self._quarantined():
+                expired = stat.st_mtime < cutoff
+                if not expired and freed >= wanted_bytes:
+                    continue
+                try:
+                    path.chmod(0o644)
+                    path.unlink()
+                except FileNotFoundError:  # another worker process pruned it a moment ago
+                    continue
+                freed += stat.st_size
+                names.append(str(path.relative_to(self.quarantine)))
+                reasons.add("retention" if expired else "low disk")
         pruned = Pruned(len(names), freed, tuple(names), " and ".join(sorted(reasons)))
         if names:
             log.warning("disk: pruned %d quarantined file(s), %d bytes (%s)", len(names), freed, pruned.why)
             if self.on_pruned is not None:
                 self.on_pruned(pruned)
         return pruned
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
 
 
 def _existing(folder: Path) -> Path:

@@ -552,10 +552,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     server.config.app.state.engine.dispose()  # each worker builds its own app from the same settings
     try:
-        serve_workers.listening_socket(args.host, args.port, listen=False).close()
+        serve_workers.listening_socket(args.host, args.port, shared=False).close()
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
-    serve_workers.serve(settings, args.host, args.port, args.workers)
+    try:
+        serve_workers.serve(settings, args.host, args.port, args.workers)
+    except serve_workers.WorkersFailing as exc:
+        raise CliError(str(exc)) from exc
     return 0
 
 

@@ -21,19 +21,6 @@ from evidence.audit_log import AuditMirror
 from tests.conftest import add_test_users, free_port, make_event, settings_for
 
 
-def _wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "nonsite serve exited"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("nonsite serve --workers did not answer")
-
-
 def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     add_test_users(settings)
@@ -50,9 +37,7 @@ def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(
     command += ["--database-url", settings.database_url, "--evidence-dir", str(settings.evidence_dir)]
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_up(url, process)
-        workers = [p for p in psutil.Process(process.pid).children(recursive=True) if "spawn" in " ".join(p.cmdline())]
-        assert len(workers) == 2, [p.cmdline() for p in psutil.Process(process.pid).children(recursive=True)]
+        workers = _listening_workers(process, port, 2)
         settings_file = Path(workers[0].environ()["NONSITE_SETTINGS_FILE"])
         assert settings_file.stat().st_mode & 0o777 == 0o600
         assert _jobs_lock_is_held(settings.audit_dir)  # by the worker that runs checkpoints and fixity
@@ -76,6 +61,11 @@ def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(
         assert sum(held) == 16 and min(held) > 0, held  # each worker listens itself: the kernel spreads them
         for client in clients:
             client.close()
+        workers[0].kill()  # a worker that dies is started again, and the port keeps answering meanwhile
+        workers[0].wait(timeout=10)
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        restarted = _listening_workers(process, port, 2)
+        assert workers[0].pid not in {w.pid for w in restarted}
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
@@ -87,6 +77,23 @@ def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(
     assert check.ok, check.findings
     # The retention policy the first worker found, 20 filed, 20 viewed.
     assert check.latest is not None and check.latest.size == check.entries == 41
+
+
+def _listening_workers(process: subprocess.Popen[bytes], port: int, count: int) -> list[psutil.Process]:
+    """The supervisor's worker processes, once ``count`` of them listen on the port."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "nonsite serve exited"
+        workers = [p for p in psutil.Process(process.pid).children() if "spawn" in " ".join(p.cmdline())]
+        listening = [
+            w
+            for w in workers
+            if any(c.status == "LISTEN" and c.laddr.port == port for c in w.net_connections(kind="tcp"))
+        ]
+        if len(listening) == count:
+            return listening
+        time.sleep(0.2)
+    raise AssertionError(f"{count} workers did not come to listen on {port}")
 
 
 def _jobs_lock_is_held(folder: Path) -> bool:
