@@ -76,9 +76,9 @@ async def _jobs(app: FastAPI) -> AsyncIterator[None]:
         )
     ]
     if settings.fixity_interval_s:
-        retention = functools.partial(state.disk.prune, 0)  # quarantined files past their retention
+        prune = functools.partial(state.disk.prune, 0)  # quarantined files past their retention
         jobs.append(
-            ("fixity", fixity.keep_checking, (state.sessions, state.store, settings.fixity_interval_s, stop, retention))
+            ("fixity", fixity.keep_checking, (state.sessions, state.store, settings.fixity_interval_s, stop, prune))
         )
     workers = [threading.Thread(target=target, args=args, name=name, daemon=True) for name, target, args in jobs]
     for worker in workers:

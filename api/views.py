@@ -2,8 +2,8 @@
 
 Officers open cases and page through lists far more often than anything is written, and building ORM objects
 with their five collections costs several times the queries themselves. Here one query reads the tickets and
-one per collection reads their children, for any number of tickets at once. ``api.routes.tickets.to_public``
-builds the same ``TicketPublic`` from ORM objects after a write; ``tests/test_views.py`` holds the two equal.
+one per collection reads their children, for any number of tickets at once. Writes answer with the same view
+of what they committed.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ _COLLECTIONS = {
 
 def evidence_url(ticket_id: int, sha256: str) -> str:
     return f"/api/v1/tickets/{ticket_id}/evidence/{sha256}"
+
+
+def ticket_public(session: Session, ticket_id: int) -> TicketPublic:
+    """One ticket that exists (after a write that filed or changed it)."""
+    [shown] = tickets_public(session, [ticket_id])
+    return shown
 
 
 def tickets_public(session: Session, ids: Sequence[int]) -> list[TicketPublic]:

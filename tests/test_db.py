@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -51,10 +50,7 @@ def test_an_older_schema_names_both_revisions_and_serve_exits_with_the_message(
 ) -> None:
     url = _empty_database(tmp_path)
     engine = db.make_engine(url)
-    config = db._alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
+    db.migrate(engine, "0004")
     _, head = db.revisions(engine)
     with pytest.raises(db.SchemaOutOfDate, match=f"at revision 0004 and this build needs {head}"):
         db.require_current_schema(engine)
@@ -97,10 +93,7 @@ def test_the_list_total_is_kept_by_triggers_and_matches_a_count_for_every_filter
     per-camera counts right, for each filter and each reader's camera patterns."""
     url = _empty_database(tmp_path)
     engine = db.make_engine(url)
-    config = db._alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0006")
+    db.migrate(engine, "0006")
     rng = random.Random(7)
     kinds = list(ViolationKind)
     plan = [(f"cam-{rng.choice('abc')}{rng.randint(1, 3)}", rng.choice(kinds)) for _ in range(60)]

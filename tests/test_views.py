@@ -1,5 +1,5 @@
-"""The read path (api.views, plain SQL) shows every ticket exactly as the write path's ORM builder does: evidence
-with its links, events, decisions, tombstones and the integrity mark, in order."""
+"""The read path (api.views, plain SQL) shows every ticket exactly as its ORM objects hold it: evidence with its
+links, events, decisions, tombstones and the integrity mark, in order."""
 
 from __future__ import annotations
 
@@ -8,13 +8,24 @@ from pathlib import Path
 
 from api import audit, crud, views
 from api.db import make_engine, session_factory
-from api.models import DecisionAction, EvidenceTombstone, IntegrityFailure, User
-from api.routes.tickets import to_public
-from api.schemas import ViolationCreate
+from api.models import DecisionAction, EvidenceTombstone, IntegrityFailure, Ticket, User
+from api.schemas import ArtifactPublic, TicketPublic, ViolationCreate
 from evidence.types import ArtifactKind, EventState, EvidenceRecord
 from tests.conftest import make_event, settings_for
 
 PIPELINE = audit.Actor("pipeline", "pipeline")
+
+
+def _from_orm(ticket: Ticket | None) -> TicketPublic:
+    """The reference: the same schema validated from the ORM object and its relationships."""
+    assert ticket is not None
+    public = TicketPublic.model_validate(ticket)
+    url = "/api/v1/tickets/{}/evidence/{}"
+    public.artifacts = [
+        ArtifactPublic.model_validate(a).model_copy(update={"url": url.format(ticket.id, a.sha256)})
+        for a in ticket.artifacts
+    ]
+    return public
 
 
 def _evidence(n: int, kind: ArtifactKind) -> EvidenceRecord:
@@ -65,7 +76,7 @@ def test_the_read_path_and_the_write_path_show_the_same_tickets(tmp_path: Path) 
         session.commit()
         shown = views.tickets_public(session, [*reversed(ids), 999])  # the order asked for; no such ticket: left out
         session.expire_all()
-        built = [to_public(crud.get_ticket(session, ticket_id=i)) for i in reversed(ids)]  # type: ignore[arg-type]
+        built = [_from_orm(crud.get_ticket(session, ticket_id=i)) for i in reversed(ids)]
     assert [t.id for t in shown] == list(reversed(ids))
     assert [t.model_dump() for t in shown] == [t.model_dump() for t in built]
     first_shown = shown[-1]

@@ -24,21 +24,11 @@ from api.deps import (
 )
 from api.integrity import evidence_problems
 from api.models import DecisionAction, Ticket, TicketStatus, User
-from api.schemas import ArtifactPublic, DecisionCreate, IntegrityReport, TicketList, TicketPublic, ViolationCreate
+from api.schemas import DecisionCreate, IntegrityReport, TicketList, TicketPublic, ViolationCreate
 from evidence.types import ViolationKind
 from evidence.wire import MAX_SAFE_INT
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], responses=AUTH_RESPONSES)
-
-
-def to_public(ticket: Ticket) -> TicketPublic:
-    """The ticket as shown, from its ORM object (after a write; reads use ``api.views``)."""
-    public = TicketPublic.model_validate(ticket)
-    public.artifacts = [
-        ArtifactPublic.model_validate(a).model_copy(update={"url": views.evidence_url(ticket.id, a.sha256)})
-        for a in ticket.artifacts
-    ]
-    return public
 
 
 @router.post(
@@ -70,7 +60,7 @@ def post_violation_event(
     if outcome is not crud.Outcome.CREATED:
         response.status_code = status.HTTP_200_OK
     response.headers["X-Nonsite-Outcome"] = outcome.value
-    return to_public(ticket)
+    return views.ticket_public(session, ticket.id)
 
 
 @router.get("", response_model=TicketList)
@@ -143,7 +133,8 @@ def _decide(
         refusal = "evidence failed its integrity check, so it cannot support a penalty: " + "; ".join(problems)
     else:
         try:
-            return to_public(crud.decide(session, ticket=ticket, action=action, reason=body.reason, officer=user))
+            decided = crud.decide(session, ticket=ticket, action=action, reason=body.reason, officer=user)
+            return views.ticket_public(session, decided.id)
         except crud.AlreadyDecided as exc:
             refusal = str(exc)
     audit.record_now(
