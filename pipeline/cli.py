@@ -552,7 +552,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     server.config.app.state.engine.dispose()  # each worker builds its own app from the same settings
     try:
-        serve_workers.listening_socket(args.host, args.port, shared=False).close()
+        serve_workers.bound_socket(args.host, args.port, shared=False).close()
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     try:

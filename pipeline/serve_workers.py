@@ -82,17 +82,16 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
             process.join()
 
 
-def listening_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
-    """A listening socket on the port alongside the other workers' (``SO_REUSEPORT``). ``shared=False`` only
-    checks that the port is free, another server's workers included: bound alone, never listening."""
+def bound_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
+    """A socket bound to the port alongside the other workers' (``SO_REUSEPORT``); uvicorn listens on it once
+    the app has started. ``shared=False`` only checks that the port is free, another server's workers
+    included."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if shared:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
-    if shared:
-        sock.listen(2048)
     return sock
 
 
@@ -104,7 +103,7 @@ def _worker(host: str, port: int) -> None:
 
     _die_with_parent()
     settings = Settings.from_file(Path(os.environ[SETTINGS_FILE]))
-    sock = listening_socket(host, port)
+    sock = bound_socket(host, port)
     config = uvicorn.Config(create_app(settings), log_level="warning", timeout_graceful_shutdown=3)
     uvicorn.Server(config).run(sockets=[sock])
 
