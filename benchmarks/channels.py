@@ -311,6 +311,7 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
             "NONSITE_JWT_SECRET": secrets.token_urlsafe(32),
             "NONSITE_API_PASSWORD": secrets.token_urlsafe(16),  # the pipeline's account, made here
         }
+        subprocess.run([*NONSITE, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run(
             [*NONSITE, "users", "add", "pipeline", "--role", "pipeline", "--password-env", "NONSITE_API_PASSWORD"],
             env=env,

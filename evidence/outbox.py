@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+Owns = Callable[[str], bool]  # camera id → this pusher sends that camera's events
+
+
 class OutboxError(RuntimeError):
     """The outbox file cannot be opened or written: the message names it and the reason."""
 
@@ -115,10 +118,12 @@ class Outbox:
         """End a ``wait_queued`` now (a pusher that is stopping)."""
         self._queued.set()
 
-    def pending(self) -> list[tuple[str, dict[str, Any]]]:
-        """Undelivered events in the order they were queued (a violation's start before its updates and end)."""
+    def pending(self, owns: Owns | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Undelivered events in the order they were queued (a violation's start before its updates and end);
+        with ``owns``, only the events of the cameras it owns (each analysis process pushes its own)."""
         rows = self._query("SELECT key, payload FROM outbox WHERE delivered_at IS NULL AND rejected = 0 ORDER BY rowid")
-        return [(key, json.loads(payload)) for key, payload in rows]
+        events = [(key, json.loads(payload)) for key, payload in rows]
+        return events if owns is None else [(k, p) for k, p in events if owns(str(p.get("camera", "")))]
 
     def counts(self) -> DeliveryReport:
         ((delivered, pending, rejected),) = self._query(
@@ -134,7 +139,10 @@ class Outbox:
         )
 
     def push_once(
-        self, transport: Transport, on_delivered: Callable[[dict[str, Any]], None] | None = None
+        self,
+        transport: Transport,
+        on_delivered: Callable[[dict[str, Any]], None] | None = None,
+        owns: Owns | None = None,
     ) -> DeliveryReport:
         """One delivery attempt for every pending event, in order within each violation.
 
@@ -143,7 +151,7 @@ class Outbox:
         """
         blocked: set[str] = set()
         refused: set[str] = set()
-        for key, payload in self.pending():
+        for key, payload in self.pending(owns):
             violation = str(payload.get("id", key))
             if violation in refused:  # its start was refused: the API can never take what follows it
                 self._record(key, error="refused: an earlier event of this violation was refused", rejected=True)
@@ -173,12 +181,14 @@ class Outbox:
         deadline_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        owns: Owns | None = None,
     ) -> DeliveryReport:
-        """Retry with exponential backoff (0.5 s doubling, capped at 8 s) until all are delivered or time is up."""
+        """Retry with exponential backoff (0.5 s doubling, capped at 8 s) until all are delivered (those
+        ``owns`` owns, if given) or time is up. The counts are the whole outbox's."""
         start, delay = clock(), 0.5
-        report = self.push_once(transport)
-        while report.pending and clock() - start + delay <= deadline_s:
+        report = self.push_once(transport, owns=owns)
+        while self.pending(owns) and clock() - start + delay <= deadline_s:
             sleep(delay)
             delay = min(delay * 2, 8.0)
-            report = self.push_once(transport)
+            report = self.push_once(transport, owns=owns)
         return report

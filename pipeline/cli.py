@@ -26,12 +26,14 @@ from detectors.config import NanoDetConfig
 from detectors.images import ImageReadError, expand_image_args, read_bgr
 from detectors.registry import create_detector
 from evidence.api_login import PasswordLogin
-from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError
+from evidence.outbox import DeliveryReport, HttpTransport, Outbox, OutboxError, Owns
+from evidence.signing import ManifestSigner
 from evidence.store import EvidenceStoreError
 from pipeline import (
     audit_commands,
     db_commands,
     model_commands,
+    run_processes,
     serve_workers,
     training_commands,
     user_commands,
@@ -47,6 +49,7 @@ from pipeline.runtime import CameraHealth, CameraParts, Runtime
 from pipeline.service import ApiHealthSink, HealthReporter, OutboxPusher
 from pipeline.shared_models import SharedModels
 from pipeline.sources.base import SourceError
+from pipeline.supervisor import ChildrenFailing
 
 if TYPE_CHECKING:
     from pipeline.evaluation import Label
@@ -233,6 +236,7 @@ def _run_cameras(
     events_out: IO[str] | None,
     outbox: Outbox,
     push: bool = True,
+    shard: run_processes.Shard | None = None,
 ) -> RunSummary:
     """Run every camera at once to the end of its input (live cameras until Ctrl-C or SIGTERM). A camera that
     cannot be opened, or whose input fails part-way, is reported and the others still run; everything sealed
@@ -253,12 +257,17 @@ def _run_cameras(
         cameras.append(parts)
     bars = {
         parts.source.camera_id: tqdm(
-            total=parts.source.total_frames, desc=parts.source.camera_id, unit="frame", position=i, disable=None
+            total=parts.source.total_frames,
+            desc=parts.source.camera_id,
+            unit="frame",
+            position=i,
+            disable=True if shard else None,  # several processes' bars would overwrite each other
         )
         for i, parts in enumerate(cameras)
     }
     runtime = Runtime(cameras, models.detector, on_analysed=lambda camera_id: _tick(bars, camera_id))
     # Every camera of the file and no --source: SIGHUP re-reads the file (cameras added, removed, changed).
+    # A process of --processes N reloads its share of the file.
     reloadable = source is None and camera_ids == [c.id for c in config.cameras]
 
     def build(new_config: NonsiteConfig, camera_id: str) -> CameraParts:
@@ -266,9 +275,11 @@ def _run_cameras(
         parts.sinks.extend(sinks)
         return parts
 
-    reloader = Reloader(config_path, config, runtime, build) if reloadable else None
+    view = shard.view if shard else lambda new: new
+    reloader = Reloader(config_path, config, runtime, build, view) if reloadable else None
+    owns = shard.owns if shard else None
     try:
-        with _beside_the_cameras(config, runtime, outbox, push), _reload_on_sighup(reloader) as between:
+        with _beside_the_cameras(config, runtime, outbox, push, owns), _reload_on_sighup(reloader) as between:
             health = runtime.run(between)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runtime has stopped every camera and sealed what was open
         health = runtime.health()
@@ -288,8 +299,11 @@ def _run_cameras(
 
 
 @contextlib.contextmanager
-def _beside_the_cameras(config: NonsiteConfig, runtime: Runtime, outbox: Outbox, push: bool) -> Iterator[None]:
-    """The outbox pusher, the health reporter and the metrics server, for as long as the cameras run."""
+def _beside_the_cameras(
+    config: NonsiteConfig, runtime: Runtime, outbox: Outbox, push: bool, owns: Owns | None = None
+) -> Iterator[None]:
+    """The outbox pusher (of the cameras ``owns`` owns, if given), the health reporter and the metrics server,
+    for as long as the cameras run."""
     metrics = PipelineMetrics() if config.metrics.enabled else None
     loops: list[OutboxPusher | HealthReporter] = []
     if metrics is not None:
@@ -311,6 +325,7 @@ def _beside_the_cameras(config: NonsiteConfig, runtime: Runtime, outbox: Outbox,
                 HttpTransport(api.url, api.timeout_s, auth=login),
                 api.push_interval_s,
                 on_delivered=metrics.delivered if metrics else None,
+                owns=owns,
             )
         )
         sink = ApiHealthSink(api.url, api.timeout_s, auth=login)
@@ -381,10 +396,9 @@ def _api_login(api: ApiConfig) -> PasswordLogin | None:
     return PasswordLogin(api.username, password)
 
 
-def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryReport:
-    report = outbox.drain(
-        HttpTransport(config.api.url, config.api.timeout_s, auth=_api_login(config.api)), deadline_s=deadline_s
-    )
+def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float, owns: Owns | None = None) -> DeliveryReport:
+    transport = HttpTransport(config.api.url, config.api.timeout_s, auth=_api_login(config.api))
+    report = outbox.drain(transport, deadline_s=deadline_s, owns=owns)
     if report.pending:
         print(
             f"{report.pending} violation(s) wait in the outbox ({outbox.path}): the API at {config.api.url} "
@@ -396,12 +410,21 @@ def _push(outbox: Outbox, config: NonsiteConfig, deadline_s: float) -> DeliveryR
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        shard = run_processes.Shard(*_shard(args.shard)) if args.shard else None
+    except (run_processes.AssignmentError, ValueError) as exc:
+        raise CliError(f"--shard: {exc}") from exc
     config = load_config(args.config)
-    _refuse_on_preflight(args.config, config, check_inputs=args.source is None)
+    if shard is None:  # a process of --processes N: its supervisor checked the config
+        _refuse_on_preflight(args.config, config, check_inputs=args.source is None)
     if args.source is not None and args.camera is None:
         raise CliError("--source needs --camera: say which camera's zones and rules apply to it")
     if args.source is not None and not args.source.exists():
         raise CliError(f"source not found: {args.source}")
+    if args.processes > 1:
+        return _run_processes(args, config)
+    if shard is not None:
+        config = shard.view(config)
     camera_ids = [args.camera] if args.camera else [c.id for c in config.cameras]
     for camera_id in camera_ids:
         try:
@@ -410,15 +433,48 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(exc.args[0]) from exc
     outbox = Outbox(config.storage.outbox_path)
     with _open_events(args.events_out) as events_out:
-        summary = _run_cameras(config, args.config, camera_ids, args.source, events_out, outbox, not args.no_push)
+        summary = _run_cameras(
+            config, args.config, camera_ids, args.source, events_out, outbox, not args.no_push, shard
+        )
     _print_stage_costs(summary)
     if not args.no_push:
-        report = _push(outbox, config, args.push_deadline)
+        report = _push(outbox, config, args.push_deadline, shard.owns if shard else None)
         print(f"outbox: {report.delivered} delivered, {report.pending} pending, {report.rejected} refused")
     if summary.failures:
         print(f"error: {len(summary.failures)} camera(s) failed: {', '.join(summary.failures)}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _run_processes(args: argparse.Namespace, config: NonsiteConfig) -> int:
+    """``--processes N``: the cameras spread over N analysis processes (see pipeline/run_processes.py)."""
+    for flag, given in (("--camera", args.camera), ("--source", args.source), ("--events-out", args.events_out)):
+        if given is not None:
+            raise CliError(f"{flag} runs in one process: leave out --processes")
+    processes = min(args.processes, len(config.cameras))
+    if processes < args.processes:
+        print(f"{len(config.cameras)} camera(s): running {processes} analysis processes", file=sys.stderr)
+    if config.metrics.enabled:  # process K serves metrics on metrics.port + K: all must be free before any starts
+        host, first = config.metrics.host, config.metrics.port
+        for port in range(first, first + processes):
+            try:
+                serve_workers.bound_socket(host, port, shared=False).close()
+            except OSError as exc:
+                raise CliError(
+                    f"--processes {processes} serves metrics on {host}:{first}-{first + processes - 1}, but port "
+                    f"{port} is taken: {exc.strerror or exc} (change metrics.port)"
+                ) from exc
+    ManifestSigner.load_or_create(config.storage.signing_key)  # made once here, not raced for by the processes
+    child_args = ["--push-deadline", str(args.push_deadline)] + (["--no-push"] if args.no_push else [])
+    try:
+        return run_processes.run(args.config, config, processes, child_args)
+    except ChildrenFailing as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _shard(text: str) -> tuple[Path, int]:
+    index, _, path = text.partition(":")
+    return Path(path), int(index)
 
 
 @contextlib.contextmanager
@@ -557,7 +613,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     try:
         serve_workers.serve(settings, args.host, args.port, args.workers)
-    except serve_workers.WorkersFailing as exc:
+    except ChildrenFailing as exc:
         raise CliError(str(exc)) from exc
     return 0
 
@@ -619,6 +675,12 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a TCP port is a whole number from 1 to 65535, got {text!r}")
     return value
+
+
+def _processes(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"processes is a whole number from 1 to 64, got {text!r}")
+    return int(text)
 
 
 def _workers(text: str) -> int:
@@ -698,6 +760,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", help="only this camera id")
     p.add_argument("--source", type=Path, help="video file or image folder to use instead of the camera's inputs")
     p.add_argument("--events-out", type=Path, help="append one JSON line per violation event to this file")
+    p.add_argument(
+        "--processes",
+        type=_processes,
+        default=1,
+        help="spread the cameras over N analysis processes (1-64, default 1): one process keeps up to about one "
+        "core's worth of cameras; process K serves metrics on metrics.port + K",
+    )
+    p.add_argument("--shard", help=argparse.SUPPRESS)  # INDEX:FILE, given by --processes to each of its processes
     p.add_argument("--no-push", action="store_true", help="leave violations in the outbox; do not contact the API")
     p.add_argument("--push-deadline", type=_seconds, default=15.0, help="seconds to keep retrying the API (default 15)")
     p.set_defaults(func=cmd_run)

@@ -64,13 +64,15 @@ class Reloader:
         config: NonsiteConfig,
         runtime: Runtime,
         build: Callable[[NonsiteConfig, str], CameraParts],
+        view: Callable[[NonsiteConfig], NonsiteConfig] = lambda config: config,
     ) -> None:
-        self.path, self.config, self.runtime, self.build = path, config, runtime, build
+        """``view``: the part of a loaded file this process runs (``nonsite run --processes``: its cameras)."""
+        self.path, self.config, self.runtime, self.build, self.view = path, config, runtime, build, view
 
     def apply(self) -> ReloadPlan | None:
         """None when the new config does not load (the error is logged; nothing changes)."""
         try:
-            new = load_config(self.path)
+            new = self.view(load_config(self.path))
         except ConfigError as exc:
             logger.error("config reload refused, nothing changed: %s", exc)
             return None

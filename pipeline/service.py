@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from evidence.outbox import Outbox, Transport
+from evidence.outbox import Outbox, Owns, Transport
 from pipeline.channel_report import channel_report, snapshot_jpeg
 from pipeline.runtime import Runtime
 
@@ -66,15 +66,16 @@ class OutboxPusher(_Loop):
         interval_s: float = 1.0,
         max_wait_s: float = 30.0,
         on_delivered: Callable[[dict[str, Any]], None] | None = None,
+        owns: Owns | None = None,
     ) -> None:
         super().__init__("outbox-push", interval_s)
-        self.outbox, self.transport, self.on_delivered = outbox, transport, on_delivered
+        self.outbox, self.transport, self.on_delivered, self.owns = outbox, transport, on_delivered, owns
         self.interval_s, self.max_wait_s = interval_s, max_wait_s
         self._wait = interval_s
 
     def step(self) -> float:
         watched = _FailureWatch(self.transport)
-        self.outbox.push_once(watched, self.on_delivered)
+        self.outbox.push_once(watched, self.on_delivered, self.owns)
         # Longer waits only while the API fails (unreachable, 5xx); an event still pending because it was queued
         # during the push, or because its start is not filed yet, is simply sent next round.
         self._wait = min(self._wait * 2, self.max_wait_s) if watched.failed else self.interval_s
