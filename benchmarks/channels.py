@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     .venv/bin/python -m benchmarks.channels [--channels 8,16,32,64] [--models yolo11n_640,yolo26n_480]
-        [--naive-channels 1,2,4] [--seconds 40] [--warmup 25] [--fps 1]
+        [--naive-channels 1,2,4] [--processes 1,2] [--seconds 40] [--warmup 25] [--fps 1]
 
 The real clips in ``../shared/data/videos`` become, with FFmpeg's libraries (PyAV), a 640x360 sub-stream
 (re-encoded once, a keyframe a second) and the original 1080p main stream (stream copy), both looped to the
@@ -297,11 +297,42 @@ def wait_until(probe: Any, timeout_s: float, what: str) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.Namespace) -> Result:
-    result = Result("nonsite", model.stem, channels)
+def metrics_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports (``--processes K`` serves metrics on port + k)."""
+    import socket
+
+    while True:
+        first = free_port()
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+
+
+def scrape_all(first: int, count: int) -> dict[Any, float]:
+    """Every analysis process's metrics, summed by name and labels (each camera is in exactly one)."""
+    total: dict[Any, float] = {}
+    for port in range(first, first + count):
+        for key, value in scrape(port).items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
+def analysis_processes(root: psutil.Process, processes: int) -> list[psutil.Process]:
+    """The processes that run the cameras' analysis: ``nonsite run`` itself, or its ``--processes`` children."""
+    if processes == 1:
+        return [root]
+    return [p for p in root.children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.Namespace, processes: int = 1) -> Result:
+    result = Result("nonsite" if processes == 1 else f"nonsite ×{processes}", model.stem, channels)
     with tempfile.TemporaryDirectory(prefix="nonsite-channels-") as tmp:
         work = Path(tmp)
-        api_port, metrics_port = free_port(), free_port()
+        api_port, metrics_port = free_port(), metrics_ports(processes)
         api_url = f"http://127.0.0.1:{api_port}"
         config = nonsite_config(work, server, channels, model, args.fps, api_url, metrics_port)
         env = {
@@ -322,22 +353,27 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
             [*NONSITE, "serve", "--port", str(api_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         run = subprocess.Popen(
-            [*NONSITE, "run", "--config", str(config)],
+            [*NONSITE, "run", "--config", str(config), "--processes", str(processes)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=(work / "run.log").open("w"),
         )
         try:
             wait_until(lambda: httpx.get(f"{api_url}/healthz").status_code == 200, 60, "the API")
-            wait_until(lambda: run.poll() is not None or scrape(metrics_port), 120, "the pipeline's metrics")
+            wait_until(
+                lambda: run.poll() is not None or scrape_all(metrics_port, processes), 120, "the pipeline's metrics"
+            )
             if run.poll() is not None:
                 raise SystemExit(f"nonsite run exited with {run.returncode}: {(work / 'run.log').read_text()[-2000:]}")
             time.sleep(args.warmup + channels * 0.5)  # every camera's two capture processes start and connect
             root = psutil.Process(run.pid)
+            analysing = analysis_processes(root, processes)
             box0 = psutil.cpu_times()
-            before, cpu0, main0, t0 = scrape(metrics_port), tree_cpu_s(root), own_cpu_s(root), time.monotonic()
+            before, cpu0, t0 = scrape_all(metrics_port, processes), tree_cpu_s(root), time.monotonic()
+            main0 = sum(own_cpu_s(p) for p in analysing)
             time.sleep(args.seconds)
-            after, cpu1, main1, t1 = scrape(metrics_port), tree_cpu_s(root), own_cpu_s(root), time.monotonic()
+            after, cpu1, t1 = scrape_all(metrics_port, processes), tree_cpu_s(root), time.monotonic()
+            main1 = sum(own_cpu_s(p) for p in analysing)
             result.box_busy = box_busy(box0, psutil.cpu_times())
             rss, pss = tree_rss_mb(root), tree_pss_mb(root)
             span = t1 - t0
@@ -472,6 +508,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", default="8,16,32,64", help="numbers of nonsite channels to try")
     parser.add_argument("--naive-channels", default="1,2,4", help="numbers of naive-loop channels to try")
+    parser.add_argument(
+        "--processes", default="1,2", help="nonsite's analysis processes to try (nonsite run --processes)"
+    )
     parser.add_argument("--models", default="yolo11n_640,yolo26n_480", help="ONNX exports in --model-dir")
     parser.add_argument("--model-dir", type=Path, default=SHARED / "models")
     parser.add_argument(
@@ -490,7 +529,8 @@ def main() -> None:
         naive_weights(name, args)  # before minutes of input preparation
     channel_counts = [int(n) for n in args.channels.split(",") if n]
     naive_counts = [int(n) for n in args.naive_channels.split(",") if n]
-    trials = len(channel_counts) * len(args.models.split(",")) + len(naive_counts) * len(args.models.split(","))
+    process_counts = [p for p in args.processes.split(",") if p]
+    trials = (len(channel_counts) * len(process_counts) + len(naive_counts)) * len(args.models.split(","))
     minutes = (trials * (args.seconds + args.warmup + 60)) / 60 + 2
     print(f"preparing inputs in {args.work} ({minutes:.0f} minutes of stream) …", file=sys.stderr)
     files = make_inputs(args.work, minutes)
@@ -500,12 +540,13 @@ def main() -> None:
         for name in args.models.split(","):
             model = args.model_dir / f"{name}.onnx"
             imgsz = max(int(v) for v in name.rsplit("_", 1)[1].split("x"))  # yolo11n_640, yolo11n_384x640
-            for n in channel_counts:
-                print(f"nonsite {name}: {n} channels …", file=sys.stderr)
-                results.append(run_nonsite(server, n, model, args))
-                print(table(results[-1:]).splitlines()[-1], file=sys.stderr)
-                if not results[-1].sustained:
-                    break  # more channels will not be sustained either
+            for processes in [int(p) for p in args.processes.split(",") if p]:
+                for n in channel_counts:
+                    print(f"nonsite {name}, {processes} process(es): {n} channels …", file=sys.stderr)
+                    results.append(run_nonsite(server, n, model, args, processes))
+                    print(table(results[-1:]).splitlines()[-1], file=sys.stderr)
+                    if not results[-1].sustained:
+                        break  # more channels will not be sustained either
             weights = naive_weights(name, args)
             stride = 12  # the clips run at 12 fps: one frame a second
             for n in naive_counts:
@@ -518,7 +559,7 @@ def main() -> None:
         server.stop()
     print(table(results))
     for name in args.models.split(","):
-        mine = [r for r in results if r.system == "nonsite" and r.model == name]
+        mine = [r for r in results if r.system.startswith("nonsite") and r.model == name]
         naive = [r for r in results if r.system == "naive" and r.model.startswith(name.split("_")[0])]
         best = max((r.channels for r in mine if r.sustained), default=0)
         best_naive = max((r.channels for r in naive if r.sustained), default=0)
