@@ -239,7 +239,7 @@ LATENCY_RULE = {
 
 
 def nonsite_config(
-    work: Path, server: RtspServer, channels: int, model: Path, fps: float, api: str, metrics: int
+    work: Path, server: RtspServer, channels: int, model: Path, fps: float, api: str, metrics: int, threads: int = 2
 ) -> Path:
     """N cameras on the two clips, with the sample config's zones (scaled) and rules, one per camera."""
     from ruamel.yaml import YAML
@@ -272,7 +272,7 @@ def nonsite_config(
     config = {
         "cameras": cameras,
         "rules": rules,
-        "detector": {"type": "yolo", "model_path": str(model), "max_batch": 4},
+        "detector": {"type": "yolo", "model_path": str(model), "max_batch": 4, "threads": threads},
         "tracker": sample.get("tracker", {}),
         "storage": {"evidence_dir": str(work / "evidence"), "outbox_path": str(work / "outbox.sqlite")},
         "api": {"url": api, "health_interval_s": 5},
@@ -334,7 +334,7 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
         work = Path(tmp)
         api_port, metrics_port = free_port(), metrics_ports(processes)
         api_url = f"http://127.0.0.1:{api_port}"
-        config = nonsite_config(work, server, channels, model, args.fps, api_url, metrics_port)
+        config = nonsite_config(work, server, channels, model, args.fps, api_url, metrics_port, args.threads)
         env = {
             **os.environ,
             "NONSITE_DATABASE_URL": f"sqlite:///{work / 'api.db'}",
@@ -516,6 +516,7 @@ def main() -> None:
     parser.add_argument(
         "--weights-dir", type=Path, default=SHARED / "models", help="the naive loop's .pt weights (else --model-dir)"
     )
+    parser.add_argument("--threads", type=int, default=2, help="nonsite's detector.threads (per process)")
     parser.add_argument("--seconds", type=float, default=40.0, help="measured window per trial")
     parser.add_argument("--warmup", type=float, default=25.0, help="seconds before measuring")
     parser.add_argument("--fps", type=float, default=1.0, help="analysed frames per second per channel")
