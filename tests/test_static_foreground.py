@@ -12,7 +12,7 @@ import pytest
 from detectors.images import read_bgr
 from detectors.types import Detections
 from pipeline.config import StaticForegroundConfig
-from pipeline.static_foreground import STATIC_LABEL, StaticForeground
+from pipeline.static_foreground import STATIC_LABEL, StaticForeground, _changed
 from tests.conftest import CLIP_27, DATA, needs_data
 
 PAVEMENT = [(1250.0, 540.0), (1900.0, 540.0), (1900.0, 820.0), (1250.0, 820.0)]
@@ -98,3 +98,15 @@ def test_zones_outside_the_frame_are_refused() -> None:
         finder.update(np.zeros((480, 640, 3), np.uint8), 0.0)
     with pytest.raises(ValueError, match="at least one zone"):
         StaticForeground(CONFIG, [])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 12.5, 25.0, 254.0])
+def test_a_change_is_any_colour_channel_differing_by_more_than_the_threshold(threshold: float) -> None:
+    rng = np.random.default_rng(7)
+    a = (rng.random((37, 53, 3)) * 255).astype(np.float32)
+    b = a.copy()
+    b[rng.random(a.shape) < 0.3] += np.float32(threshold)  # exactly at the threshold: no change
+    b[rng.random(a.shape) < 0.2] -= np.float32(threshold + 1)  # just past it, one channel at a time
+    expected = np.abs(a - b).max(axis=2) > threshold
+    assert 0 < expected.sum() < expected.size
+    assert np.array_equal(_changed(a, b, threshold), expected)
