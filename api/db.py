@@ -26,7 +26,7 @@ def make_engine(url: str, *, connections: int | None = None) -> Engine:
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     in_memory = sqlite and parsed.database in (None, "", ":memory:")  # one connection, SQLAlchemy's own pool
-    if sqlite and not in_memory and parsed.query.get("uri") != "true":  # a file: URI names its own path
+    if sqlite and not in_memory and not str(parsed.database).startswith("file:"):  # a URI names its own path
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     # Kept open for the request threads (anyio runs up to 40 sync handlers at once), so that connections are not
     # opened and closed per request; PostgreSQL's are fewer (its max_connections, 100 by default, is shared

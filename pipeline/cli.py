@@ -277,10 +277,11 @@ def _run_cameras(
 
     view = shard.view if shard else lambda new: new
     reloader = Reloader(config_path, config, runtime, build, view) if reloadable else None
-    owns = shard.owns if shard else None
     try:
-        with _beside_the_cameras(config, runtime, outbox, push, owns), _reload_on_sighup(reloader) as between:
-            health = runtime.run(between)
+        with _beside_the_cameras(config, runtime, outbox, push, shard), _reload_on_sighup(reloader) as between:
+            # A process of --processes N whose cameras a reload all moved away waits for the next reload.
+            emptied = (lambda: reloader is not None and not reloader.config.cameras) if shard else None
+            health = runtime.run(between, emptied)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the runtime has stopped every camera and sealed what was open
         health = runtime.health()
         print("\nstopped: open violations ended and sealed; undelivered ones stay in the outbox", file=sys.stderr)
@@ -300,14 +301,15 @@ def _run_cameras(
 
 @contextlib.contextmanager
 def _beside_the_cameras(
-    config: NonsiteConfig, runtime: Runtime, outbox: Outbox, push: bool, owns: Owns | None = None
+    config: NonsiteConfig, runtime: Runtime, outbox: Outbox, push: bool, shard: run_processes.Shard | None = None
 ) -> Iterator[None]:
-    """The outbox pusher (of the cameras ``owns`` owns, if given), the health reporter and the metrics server,
-    for as long as the cameras run."""
+    """The outbox pusher (of the shard's cameras, if given), the health reporter and the metrics server, for as
+    long as the cameras run."""
+    owns = shard.owns if shard else None
     metrics = PipelineMetrics() if config.metrics.enabled else None
     loops: list[OutboxPusher | HealthReporter] = []
     if metrics is not None:
-        metrics.watch(runtime, outbox)
+        metrics.watch(runtime, outbox if shard is None or shard.index == 0 else None)
         try:
             metrics.serve(config.metrics.host, config.metrics.port)
         except OSError as exc:
@@ -375,6 +377,8 @@ def _reload_on_sighup(reloader: Reloader | None) -> Iterator[Callable[[], None]]
         yield between
         return
     previous = signal.signal(signal.SIGHUP, lambda _signum, _frame: asked.set())
+    if run_processes.RELOAD_ASKED.is_set():  # a process of --processes N: asked while it was starting
+        asked.set()
     try:
         yield between
     finally:
@@ -442,7 +446,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"outbox: {report.delivered} delivered, {report.pending} pending, {report.rejected} refused")
     if summary.failures:
         print(f"error: {len(summary.failures)} camera(s) failed: {', '.join(summary.failures)}", file=sys.stderr)
-        return EXIT_USAGE
+        return run_processes.EXIT_CAMERA_FAILED if shard else EXIT_USAGE
     return 0
 
 
@@ -456,6 +460,10 @@ def _run_processes(args: argparse.Namespace, config: NonsiteConfig) -> int:
         print(f"{len(config.cameras)} camera(s): running {processes} analysis processes", file=sys.stderr)
     if config.metrics.enabled:  # process K serves metrics on metrics.port + K: all must be free before any starts
         host, first = config.metrics.host, config.metrics.port
+        if first + processes - 1 > 65535:
+            raise CliError(
+                f"--processes {processes} needs metrics ports {first}-{first + processes - 1}: lower metrics.port"
+            )
         for port in range(first, first + processes):
             try:
                 serve_workers.bound_socket(host, port, shared=False).close()

@@ -46,7 +46,8 @@ class PipelineMetrics:
         )
         self._server: Any = None
 
-    def watch(self, runtime: Runtime, outbox: Outbox) -> None:
+    def watch(self, runtime: Runtime, outbox: Outbox | None) -> None:
+        """``outbox``: None in the processes of ``run --processes`` but the first (one outbox, counted once)."""
         self.registry.register(_RuntimeCollector(runtime, outbox))
         runtime.stage_observer = self._observe_stage  # cameras a reload adds later
         for times in runtime.stage_times().values():
@@ -74,7 +75,7 @@ class PipelineMetrics:
 
 
 class _RuntimeCollector(Collector):
-    def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
+    def __init__(self, runtime: Runtime, outbox: Outbox | None) -> None:
         self.runtime, self.outbox = runtime, outbox
 
     def collect(self) -> Iterator[Metric]:
@@ -144,6 +145,9 @@ class _RuntimeCollector(Collector):
             for rule, w in latest.items():
                 window["analysed"].add_metric([camera, rule], w.analysed_s)
                 window["elapsed"].add_metric([camera, rule], w.elapsed_s)
+        yield from (status, *gauges.values(), *counters.values(), stage, stage_cpu, *window.values())
+        if self.outbox is None:
+            return
         report = self.outbox.counts()
         outbox = GaugeMetricFamily("nonsite_outbox_pending", "Violation events waiting for the API.")
         outbox.add_metric([], report.pending)
@@ -151,5 +155,4 @@ class _RuntimeCollector(Collector):
         delivered.add_metric([], report.delivered)
         refused = CounterMetricFamily("nonsite_outbox_refused", "Violation events the API refused (kept).")
         refused.add_metric([], report.rejected)
-        yield from (status, *gauges.values(), *counters.values(), stage, stage_cpu, *window.values())
         yield from (outbox, delivered, refused)

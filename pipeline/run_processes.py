@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,23 +30,42 @@ from pipeline.config import ConfigError, NonsiteConfig, load_config
 from pipeline.supervisor import Supervisor
 
 STOP_GRACE_S = 60.0  # open violations end and are sealed, the outbox is pushed: as one `nonsite run` does
-EXIT_USAGE = 2  # a child that ran to its end with a camera that failed (it said which): not started again
+EXIT_USAGE = 2  # the CLI's exit for a run with a failed camera (pipeline.cli.EXIT_USAGE)
+# A process that ran to its end with a camera that failed (it said which): not started again, unlike one that
+# exits 2 because it could not start (a model it cannot load, a port taken since the check).
+EXIT_CAMERA_FAILED = 3
+RELOAD_ASKED = threading.Event()  # in a process: SIGHUP came while it was starting (applied once it runs)
 
 
 class AssignmentError(RuntimeError):
     """The assignment file a process was given cannot be read (it is the supervisor's own temporary file)."""
 
 
-def assign(camera_ids: list[str], processes: int, previous: list[list[str]] | None = None) -> list[list[str]]:
-    """Cameras → processes. Kept cameras stay where they were; new ones go, in order, to the fewest."""
+def assign(
+    camera_ids: list[str],
+    processes: int,
+    previous: list[list[str]] | None = None,
+    homes: dict[str, int] | None = None,
+) -> list[list[str]]:
+    """Cameras → processes. Kept cameras stay where they were; a camera back after a removal goes to the process
+    it had (which may still be sealing its last violations: it must not run in two at once); other new ones go,
+    in order, to the fewest."""
     shards: list[list[str]] = [
         [c for c in (previous[n] if previous else []) if c in camera_ids] for n in range(processes)
     ]
     placed = {c for shard in shards for c in shard}
     for camera_id in camera_ids:
-        if camera_id not in placed:
-            min(shards, key=len).append(camera_id)  # the first of the emptiest: config order deals them out
+        if camera_id in placed:
+            continue
+        home = (homes or {}).get(camera_id)
+        # the first of the emptiest: config order deals them out
+        (shards[home] if home is not None and home < processes else min(shards, key=len)).append(camera_id)
     return shards
+
+
+def homes_of(shards: list[list[str]], homes: dict[str, int]) -> dict[str, int]:
+    """Every camera's last process, those of removed cameras included."""
+    return homes | {camera_id: n for n, shard in enumerate(shards) for camera_id in shard}
 
 
 def write_assignment(path: Path, shards: list[list[str]]) -> None:
@@ -113,6 +133,7 @@ def run(config_path: Path, config: NonsiteConfig, processes: int, child_args: li
     with tempfile.TemporaryDirectory(prefix="nonsite-run-") as folder:
         path = Path(folder) / "cameras.json"
         shards = assign([c.id for c in config.cameras], processes)
+        homes = homes_of(shards, {})
         write_assignment(path, shards)
         for n, shard in enumerate(shards):
             print(f"analysis process {n}: {', '.join(shard)}", file=sys.stderr)
@@ -121,12 +142,13 @@ def run(config_path: Path, config: NonsiteConfig, processes: int, child_args: li
             _child,
             (str(config_path), str(path), child_args),
             processes,
-            finished=lambda code: code in (0, EXIT_USAGE),
+            finished=lambda code: code in (0, EXIT_CAMERA_FAILED),
             stop_grace_s=STOP_GRACE_S,
+            blocked=frozenset({signal.SIGHUP}),
         )
 
         def between() -> None:
-            nonlocal shards
+            nonlocal shards, homes
             if not reloads:
                 return
             reloads.clear()
@@ -135,12 +157,16 @@ def run(config_path: Path, config: NonsiteConfig, processes: int, child_args: li
             except ConfigError as exc:
                 print(f"config reload refused, nothing changed: {exc}", file=sys.stderr)
                 return
-            shards = assign([c.id for c in new.cameras], processes, shards)
+            old, shards = shards, assign([c.id for c in new.cameras], processes, shards, homes)
+            homes = homes_of(shards, homes)
             write_assignment(path, shards)
-            supervisor.signal(signal.SIGHUP)  # each process reloads its share (see Shard.view)
+            supervisor.signal(signal.SIGHUP)  # each running process reloads its share (see Shard.view)
+            for n, shard in enumerate(shards):
+                if set(shard) - set(old[n]):  # a process that had ended (its cameras all removed) gets new ones
+                    supervisor.restart(n)
 
         supervisor.run(stopping, between)
-    codes = [code for code in supervisor.exit_codes.values() if code is not None]
+    codes = [EXIT_USAGE if c == EXIT_CAMERA_FAILED else c for c in supervisor.exit_codes.values() if c is not None]
     killed = any(c < 0 and c != -signal.SIGTERM for c in codes)  # did not stop within the grace
     return max((c for c in codes if c > 0), default=1 if killed else 0)
 
@@ -149,5 +175,8 @@ def _child(n: int, config_path: str, assignment: str, child_args: list[str]) -> 
     from pipeline.cli import main  # here: the CLI imports this module
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the supervisor, which stops every process
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the run listens for reloads (it reads its share then)
+    # Started with SIGHUP blocked: one sent while this process starts is remembered, and the run reloads once
+    # it listens (it reads its share at start, but the supervisor may have changed it since).
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: RELOAD_ASKED.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     sys.exit(main(["run", "--config", config_path, "--shard", f"{n}:{assignment}", *child_args]))

@@ -305,12 +305,21 @@ class Runtime:
                 return False
         return True
 
-    def run(self, between: Callable[[], None] | None = None) -> dict[str, CameraHealth]:
+    def run(
+        self, between: Callable[[], None] | None = None, keep_running: Callable[[], bool] | None = None
+    ) -> dict[str, CameraHealth]:
         """Start, wait for every source to end (Ctrl-C stops cleanly), return each camera's final health.
-        ``between`` is called on this thread about twice a second meanwhile (e.g. to apply a config reload)."""
+        ``between`` is called on this thread about twice a second meanwhile (e.g. to apply a config reload);
+        ``keep_running``: while it says so, the run goes on with no camera left (a reload took them all away,
+        and the next one may bring some)."""
         self.start()
         try:
-            while not self.join(timeout_s=0.5):
+            while True:
+                done = self.join(timeout_s=0.5)
+                if done and not (keep_running is not None and keep_running()):
+                    break
+                if done:
+                    time.sleep(0.5)  # nothing to wait for: join returned at once
                 if between is not None:
                     between()
         except BaseException:  # Ctrl-C, SIGTERM, or a bug in ``between``: the cameras still stop and seal

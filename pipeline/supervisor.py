@@ -45,9 +45,12 @@ class Supervisor:
         count: int,
         finished: Callable[[int | None], bool] = lambda _code: False,
         stop_grace_s: float = STOP_GRACE_S,
+        blocked: frozenset[int] = frozenset(),
     ) -> None:
+        """``blocked``: signals a child starts with blocked (the target installs its handler, then unblocks
+        them), so one sent while it starts is held for it instead of killing it."""
         self.what, self.target, self.args, self.finished = what, target, tuple(args), finished
-        self.stop_grace_s = stop_grace_s
+        self.stop_grace_s, self.blocked = stop_grace_s, blocked
         self._spawn = multiprocessing.get_context("spawn")
         self.children: list[tuple[BaseProcess, float]] = []
         self.exit_codes: dict[int, int | None] = {}  # children that finished, by number
@@ -55,8 +58,18 @@ class Supervisor:
 
     def _start(self, n: int) -> tuple[BaseProcess, float]:
         process = self._spawn.Process(target=_child, args=(self.target, n, *self.args), name=f"{self.what}-{n}")
-        process.start()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, self.blocked)  # the child inherits the mask
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return process, time.monotonic()
+
+    def restart(self, n: int) -> None:
+        """Start child ``n`` again after it finished (it has work again: a reload gave it cameras)."""
+        if n in self.exit_codes:
+            del self.exit_codes[n]
+            self.children[n] = self._start(n)
 
     def alive(self) -> list[tuple[int, BaseProcess]]:
         return [(n, p) for n, (p, _) in enumerate(self.children) if n not in self.exit_codes and p.is_alive()]

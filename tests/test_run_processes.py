@@ -32,6 +32,9 @@ def test_cameras_are_dealt_out_and_stay_where_they_run() -> None:
     again = assign(["a", "c", "d", "e", "f", "g"], 2, first)
     assert again == [["a", "c", "e"], ["d", "f", "g"]]
     assert assign(["a"], 3) == [["a"], [], []]
+    # a removed camera that comes back goes to the process it had (which may still be sealing its last case)
+    assert assign(["a", "x", "y", "b"], 2, [["a"], ["x", "y"]], {"b": 1}) == [["a"], ["x", "y", "b"]]
+    assert assign(["a", "x", "y", "b"], 2, [["a"], ["x", "y"]], {}) == [["a", "b"], ["x", "y"]]
 
 
 def test_a_process_owns_its_cameras_and_process_0_the_ones_no_process_has(tmp_path: Path) -> None:
@@ -73,6 +76,21 @@ def test_each_process_pushes_only_its_own_cameras_events(tmp_path: Path) -> None
     assert report.pending == 0 and report.delivered == 4
 
 
+def metrics_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports on 127.0.0.1."""
+    import socket
+
+    while True:
+        first = free_port()
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+
+
 def analysis_processes(run: subprocess.Popen[str]) -> list[psutil.Process]:
     return [p for p in psutil.Process(run.pid).children() if "spawn_main" in " ".join(p.cmdline())]
 
@@ -99,9 +117,7 @@ def _wait_for(condition: Any, timeout_s: float, run: subprocess.Popen[str], what
 
 @needs_rtsp_server
 def test_two_analysis_processes_reload_restart_and_stop(rtsp_server: RtspServer, tmp_path: Path) -> None:
-    port = free_port()
-    while free_port() == port + 1:  # the second process's metrics port must be free too
-        port = free_port()
+    port = metrics_ports(2)  # the second process's metrics port must be free too
     extra = (
         "storage: {evidence_dir: ./evidence, outbox_path: ./outbox.sqlite, signing_key: ./keys/manifest.pem}\n"
         f"metrics: {{enabled: true, host: 127.0.0.1, port: {port}}}\n"
@@ -122,6 +138,8 @@ def test_two_analysis_processes_reload_restart_and_stop(rtsp_server: RtspServer,
     try:
         _wait_for(lambda: on(port, "gate-1", "gate-3") and on(port + 1, "gate-2"), 60, run, "every camera online")
         assert ("nonsite_frames_analysed_total", (("camera", "gate-2"),)) not in scrape(port)  # each in one process
+        # the one outbox is counted by process 0 only, so metrics summed over the processes count it once
+        assert ("nonsite_outbox_pending", ()) in scrape(port) and ("nonsite_outbox_pending", ()) not in scrape(port + 1)
         assert (tmp_path / "keys" / "manifest.pem").stat().st_mode & 0o777 == 0o600  # made once, by the supervisor
         first_pids = {p.pid for p in analysis_processes(run)}
         assert len(first_pids) == 2
@@ -144,6 +162,16 @@ def test_two_analysis_processes_reload_restart_and_stop(rtsp_server: RtspServer,
         assert listener(analysis_processes(run), port).pid in first_pids  # process 0 was not touched
         # its cameras may stall for a moment while the new process loads its models on these two cores
         _wait_for(lambda: on(port, "gate-1", "gate-3"), 30, run, "process 0's cameras online")
+
+        write_config(path, cameras[::2], extra)  # gate-2 and gate-4 go: process 1 has no camera left
+        run.send_signal(signal.SIGHUP)
+        gone = ("nonsite_frames_analysed_total", (("camera", "gate-2"),))
+        _wait_for(lambda: gone not in scrape(port + 1), 30, run, "process 1 without cameras")
+        emptied = listener(analysis_processes(run), port + 1)  # still there, waiting for the next reload
+        write_config(path, [*cameras[::2], {"id": "gate-5", "url": main}], extra)
+        run.send_signal(signal.SIGHUP)  # gate-5 goes to the empty process
+        _wait_for(lambda: on(port + 1, "gate-5"), 40, run, "gate-5 online in process 1")
+        assert listener(analysis_processes(run), port + 1).pid == emptied.pid
         run.send_signal(signal.SIGTERM)
         out, _ = run.communicate(timeout=90)
     finally:
@@ -154,10 +182,11 @@ def test_two_analysis_processes_reload_restart_and_stop(rtsp_server: RtspServer,
     assert run.returncode == 0, (out, err)
     assert "analysis process 0: gate-1, gate-3" in err and "analysis process 1: gate-2" in err
     assert "analysis process 1 exited (code -9): starting it again" in err
-    assert err.count("config reloaded: 1 added, 0 removed, 0 restarted") == 1  # process 1 only
-    assert err.count("config reloaded: 0 added, 0 removed, 0 restarted") == 1  # process 0: nothing to do
-    for camera in ("gate-1", "gate-2", "gate-3", "gate-4"):
-        assert f"{camera}: " in out  # every camera's summary, from the process that ran it
+    assert err.count("config reloaded: 1 added, 0 removed, 0 restarted") == 2  # process 1: gate-4, then gate-5
+    assert err.count("config reloaded: 0 added, 2 removed, 0 restarted") == 1  # process 1: gate-2 and gate-4
+    assert err.count("config reloaded: 0 added, 0 removed, 0 restarted") == 3  # process 0: nothing to do
+    for camera in ("gate-1", "gate-3", "gate-5"):
+        assert f"{camera}: " in out  # every running camera's summary, from the process that ran it
     assert PASSWORD not in out + err and "p%40ss" not in out + err
     assert capture_processes() == []
     assert not [p for p in psutil.Process().children(recursive=True) if p.status() == psutil.STATUS_ZOMBIE]

@@ -32,6 +32,35 @@ def sleeps(n: int, folder: str) -> None:
     time.sleep(600)
 
 
+def hup_after_a_slow_start(n: int, folder: str) -> None:
+    """Takes a while to start (as a run loading its models), then listens for SIGHUP and unblocks it."""
+    got = threading.Event()
+    (Path(folder) / "started").write_text(str(os.getpid()))
+    time.sleep(1.0)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: got.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    (Path(folder) / ("got" if got.wait(5) else "missed")).write_text("")
+
+
+def test_a_signal_sent_while_a_child_starts_waits_for_its_handler(tmp_path: Path) -> None:
+    supervisor = Supervisor(
+        "test",
+        hup_after_a_slow_start,
+        (str(tmp_path),),
+        1,
+        finished=lambda code: code == 0,
+        blocked=frozenset({signal.SIGHUP}),
+    )
+    watch = threading.Thread(target=supervisor.run, args=([],), kwargs={"poll_s": 0.05})
+    watch.start()
+    pid = _pid(tmp_path / "started")
+    os.kill(pid, signal.SIGHUP)  # before its handler: unblocked, SIGHUP would end it
+    watch.join(30)
+    assert supervisor.exit_codes == {0: 0}
+    assert (tmp_path / "got").exists()
+    assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # the supervisor's mask is back
+
+
 def test_children_that_finish_are_not_started_again() -> None:
     supervisor = Supervisor("test", exits, (0,), 2, finished=lambda code: code == 0)
     supervisor.run([], poll_s=0.05)
