@@ -48,6 +48,7 @@ import psutil
 
 from benchmarks.memory_soak import loop_clip
 from tests.prometheus import scrape
+from tests.rtsp_fixtures import consecutive_free_ports, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -59,14 +60,6 @@ SUB_SIZE = (640, 360)
 SCALE = SUB_SIZE[0] / 1920  # the sample config's zones are drawn on the 1080p stream
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, which has gi for gst-rtsp-server
 NONSITE = [str(Path(sys.executable).parent / "nonsite")]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- inputs and server
@@ -297,21 +290,6 @@ def wait_until(probe: Any, timeout_s: float, what: str) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def metrics_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports (``--processes K`` serves metrics on port + k)."""
-    import socket
-
-    while True:
-        first = free_port()
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-
-
 def scrape_all(first: int, count: int) -> dict[Any, float]:
     """Every analysis process's metrics, summed by name and labels (each camera is in exactly one)."""
     total: dict[Any, float] = {}
@@ -332,7 +310,7 @@ def run_nonsite(server: RtspServer, channels: int, model: Path, args: argparse.N
     result = Result("nonsite" if processes == 1 else f"nonsite ×{processes}", model.stem, channels)
     with tempfile.TemporaryDirectory(prefix="nonsite-channels-") as tmp:
         work = Path(tmp)
-        api_port, metrics_port = free_port(), metrics_ports(processes)
+        api_port, metrics_port = free_port(), consecutive_free_ports(processes)
         api_url = f"http://127.0.0.1:{api_port}"
         config = nonsite_config(work, server, channels, model, args.fps, api_url, metrics_port, args.threads)
         env = {

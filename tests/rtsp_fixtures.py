@@ -48,6 +48,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` free ports in a row on 127.0.0.1 (``run --processes K`` serves metrics on port + k)."""
+    while True:
+        first = free_port()
+        try:
+            for port in range(first + 1, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+
+
 class RtspServer:
     def __init__(self, port: int, auth: bool = True, size: str = "640x360", main_size: str = "1280x720") -> None:
         self.port, self.auth, self.size, self.main_size = port, auth, size, main_size

@@ -17,9 +17,8 @@ import pytest
 
 from evidence.outbox import Outbox
 from pipeline.run_processes import AssignmentError, Shard, assign, write_assignment
-from tests.conftest import free_port
 from tests.prometheus import scrape
-from tests.rtsp_fixtures import PASSWORD, RtspServer, capture_processes, needs_rtsp_server
+from tests.rtsp_fixtures import PASSWORD, RtspServer, capture_processes, consecutive_free_ports, needs_rtsp_server
 from tests.test_reload import online, write_config
 
 NONSITE = Path(sys.executable).with_name("nonsite")
@@ -76,21 +75,6 @@ def test_each_process_pushes_only_its_own_cameras_events(tmp_path: Path) -> None
     assert report.pending == 0 and report.delivered == 4
 
 
-def metrics_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports on 127.0.0.1."""
-    import socket
-
-    while True:
-        first = free_port()
-        try:
-            for port in range(first + 1, first + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-
-
 def analysis_processes(run: subprocess.Popen[str]) -> list[psutil.Process]:
     return [p for p in psutil.Process(run.pid).children() if "spawn_main" in " ".join(p.cmdline())]
 
@@ -117,7 +101,7 @@ def _wait_for(condition: Any, timeout_s: float, run: subprocess.Popen[str], what
 
 @needs_rtsp_server
 def test_two_analysis_processes_reload_restart_and_stop(rtsp_server: RtspServer, tmp_path: Path) -> None:
-    port = metrics_ports(2)  # the second process's metrics port must be free too
+    port = consecutive_free_ports(2)  # the second process's metrics port must be free too
     extra = (
         "storage: {evidence_dir: ./evidence, outbox_path: ./outbox.sqlite, signing_key: ./keys/manifest.pem}\n"
         f"metrics: {{enabled: true, host: 127.0.0.1, port: {port}}}\n"
