@@ -482,10 +482,18 @@ def naive_weights(name: str, args: argparse.Namespace) -> Path:
     raise SystemExit(f"{file} (the weights {name} came from) is in neither {args.weights_dir} nor {args.model_dir}")
 
 
+def counts(text: str, option: str) -> list[int]:
+    """``"8,16"`` → ``[8, 16]``; an empty text is no trial. Anything else than whole numbers ≥ 1 is refused."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not all(v.isdigit() and int(v) >= 1 for v in values):
+        raise SystemExit(f"{option} takes whole numbers of at least 1, separated by commas (got {text!r})")
+    return [int(v) for v in values]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", default="8,16,32,64", help="numbers of nonsite channels to try")
-    parser.add_argument("--naive-channels", default="1,2,4", help="numbers of naive-loop channels to try")
+    parser.add_argument("--naive-channels", default="1,2,4", help='numbers of naive-loop channels to try ("" for none)')
     parser.add_argument(
         "--processes", default="1,2", help="nonsite's analysis processes to try (nonsite run --processes)"
     )
@@ -506,9 +514,9 @@ def main() -> None:
     args.weights_dir = args.weights_dir.resolve()
     for name in args.models.split(","):
         naive_weights(name, args)  # before minutes of input preparation
-    channel_counts = [int(n) for n in args.channels.split(",") if n]
-    naive_counts = [int(n) for n in args.naive_channels.split(",") if n]
-    process_counts = [p for p in args.processes.split(",") if p]
+    channel_counts = counts(args.channels, "--channels")
+    naive_counts = counts(args.naive_channels, "--naive-channels")
+    process_counts = counts(args.processes, "--processes")
     trials = (len(channel_counts) * len(process_counts) + len(naive_counts)) * len(args.models.split(","))
     minutes = (trials * (args.seconds + args.warmup + 60)) / 60 + 2
     print(f"preparing inputs in {args.work} ({minutes:.0f} minutes of stream) …", file=sys.stderr)
@@ -519,7 +527,7 @@ def main() -> None:
         for name in args.models.split(","):
             model = args.model_dir / f"{name}.onnx"
             imgsz = max(int(v) for v in name.rsplit("_", 1)[1].split("x"))  # yolo11n_640, yolo11n_384x640
-            for processes in [int(p) for p in args.processes.split(",") if p]:
+            for processes in process_counts:
                 for n in channel_counts:
                     print(f"nonsite {name}, {processes} process(es): {n} channels …", file=sys.stderr)
                     results.append(run_nonsite(server, n, model, args, processes))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -428,3 +430,10 @@ def _read(path) -> bytes:
         return bytes(path.read_bytes())
     except OSError:
         return b""
+
+
+def test_the_capture_process_loads_numpy_only_when_it_decodes() -> None:
+    # One record-only capture runs per camera whose main stream is recorded: numpy would add about 11 MB to each.
+    probe = "import sys, pipeline.sources.rtsp_capture; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "False"
