@@ -8,8 +8,8 @@ Usage (from the repository root)::
 The real clips in ``../shared/data/videos`` become, with FFmpeg's libraries (PyAV), a 640x360 sub-stream
 (re-encoded once, a keyframe a second) and the original 1080p main stream (stream copy), both looped to the
 run's length. Debian's gst-rtsp-server (``tests/rtsp_server.py``, as the test suite runs it) serves them on
-127.0.0.1 in real time. Half the simulated cameras watch clip 25, half clip 27, with the sample config's zones
-and rules scaled to the sub-stream.
+127.0.0.1 in real time. Half the simulated cameras watch clip 25, half clip 27 (in pairs, so each analysis
+process gets both), with the sample config's zones and rules scaled to the sub-stream.
 
 - **nonsite**: ``nonsite run`` on N cameras (sub-stream analysed at ``--fps``, main stream recorded for clips),
   pushing to a ``nonsite serve`` API, with ``/metrics`` scraped at the start and the end of the measured window.
@@ -231,6 +231,13 @@ LATENCY_RULE = {
 }
 
 
+def clip_of(index: int) -> str:
+    """Cameras go c25, c25, c27, c27, …: ``run --processes`` deals cameras out in config order, so alternating
+    one by one would give one process every clip-25 camera and the other every clip-27 camera (whose scene
+    is busier), and the busier process would set the result."""
+    return "c25" if (index // 2) % 2 == 0 else "c27"
+
+
 def nonsite_config(
     work: Path, server: RtspServer, channels: int, model: Path, fps: float, api: str, metrics: int, threads: int = 2
 ) -> Path:
@@ -242,7 +249,7 @@ def nonsite_config(
     by_clip = {"c25": sample["cameras"][0], "c27": sample["cameras"][1]}
     cameras, rules = [], []
     for index in range(channels):
-        clip = "c25" if index % 2 == 0 else "c27"
+        clip = clip_of(index)
         template = by_clip[clip]
         camera_id = f"ch{index:03d}"
         cameras.append(
@@ -413,7 +420,7 @@ def run_naive(
     processes = []
     logs, errors = [], []
     for index in range(channels):
-        clip = "c25" if index % 2 == 0 else "c27"
+        clip = clip_of(index)
         log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         error = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         logs.append(log)

@@ -42,6 +42,7 @@ from pipeline.assemble import JsonlEventWriter, build_parts
 from pipeline.config import ApiConfig, ConfigError, NonsiteConfig, config_sha256, load_config
 from pipeline.evaluation import LabelError
 from pipeline.evidence_stage import EventSink
+from pipeline.malloc_arenas import limit_malloc_arenas
 from pipeline.metrics import PipelineMetrics
 from pipeline.preflight import preflight
 from pipeline.reload import Reloader
@@ -427,6 +428,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"source not found: {args.source}")
     if args.processes > 1:
         return _run_processes(args, config)
+    limit_malloc_arenas()  # this process analyses: before its cameras' threads start
     if shard is not None:
         config = shard.view(config)
     camera_ids = [args.camera] if args.camera else [c.id for c in config.cameras]
