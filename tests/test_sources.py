@@ -221,10 +221,42 @@ def test_heartbeats_are_batched_and_count_every_new_frame() -> None:
         beat.new_frame(i / 25)
         now[0] += 1 / 25
     assert 1 / TICK_EVERY_S <= len(pipe.sent) <= 1 / TICK_EVERY_S + 1
-    assert pipe.sent[0] == ("tick", 0.0, 1)  # the first frame is announced at once
+    assert pipe.sent[0] == ("tick", 0.0, 1, [])  # the first frame is announced at once
     now[0] += TICK_EVERY_S
     beat.new_frame(1.0)  # the next tick carries the frames counted since the last one: none is lost
     assert pipe.sent[-1][1] == 1.0 and sum(m[2] for m in pipe.sent) == 26  # type: ignore[misc]
+
+
+def test_a_record_streams_packets_ride_the_ticks_in_order_and_the_last_are_flushed() -> None:
+    """One message a quarter second instead of one a packet; none lost, none twice, the tail sent at the end."""
+    from pipeline.sources.rtsp_capture import TICK_EVERY_S, Heartbeat
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.sent: list[tuple[object, ...]] = []
+
+        def send(self, message: tuple[object, ...]) -> None:
+            self.sent.append(message)
+
+    now = [0.0]
+    pipe = Pipe()
+    beat = Heartbeat(pipe, clock=lambda: now[0])  # type: ignore[arg-type]
+    beat.flush()
+    assert pipe.sent == []  # nothing before the first timed packet
+    for i in range(50):  # two seconds of a 25 fps main stream: each packet, then its new frame time
+        beat.packet((b"x", i, i, 1, 1, 25, i % 25 == 0))
+        beat.new_frame(i / 25)
+        now[0] += 1 / 25
+    beat.packet((b"tail", 50, 50, 1, 1, 25, False))  # a packet with no newer time: waits for the next tick
+    sent_before_flush = len(pipe.sent)
+    beat.flush()
+    assert len(pipe.sent) == sent_before_flush + 1
+    assert len(pipe.sent) <= 2 / TICK_EVERY_S + 2  # about 8 messages, not 50
+    packets = [fields for message in pipe.sent for fields in message[3]]  # type: ignore[attr-defined]
+    assert [p[1] for p in packets] == list(range(51))
+    assert pipe.sent[-1][3][-1][0] == b"tail" and sum(m[2] for m in pipe.sent) == 50  # type: ignore[index, misc]
+    beat.flush()
+    assert len(pipe.sent) == sent_before_flush + 1  # nothing new: nothing sent
 
 
 def test_the_bgr_converter_gives_what_pyav_gives_and_follows_a_size_change(tmp_path: Path) -> None:
@@ -249,7 +281,14 @@ def test_a_stream_whose_packets_never_give_a_picture_ends_its_session() -> None:
     "online" with nothing analysed."""
     import time
 
-    from pipeline.sources.rtsp_capture import NO_PICTURE, CaptureSettings, NothingDecodes, _Analysed, classify
+    from pipeline.sources.rtsp_capture import (
+        NO_PICTURE,
+        WATCHDOG_FIRST_S,
+        CaptureSettings,
+        NothingDecodes,
+        _Analysed,
+        classify,
+    )
     from pipeline.sources.stream_url import parse_stream_url
 
     class Undecodable:
@@ -265,6 +304,8 @@ def test_a_stream_whose_packets_never_give_a_picture_ends_its_session() -> None:
     analysed = _Analysed(settings, stream=None, conn=None)  # type: ignore[arg-type]
     analysed.packet(Undecodable(), 0.0)  # within the stall timeout: nothing said yet
     time.sleep(0.3)
+    analysed.packet(Undecodable(), 0.04)  # past the stall timeout, but the parent's watchdog speaks first
+    time.sleep(WATCHDOG_FIRST_S)
     with pytest.raises(NothingDecodes, match="no picture was decoded") as raised:
-        analysed.packet(Undecodable(), 0.04)  # keyframes 40 ms apart: the limit is the stall timeout and 40 ms
+        analysed.packet(Undecodable(), 0.08)  # keyframes 40 ms apart: stall timeout + 40 ms + the watchdog's turn
     assert classify(raised.value) == NO_PICTURE

@@ -15,6 +15,7 @@ in messages, health or logs (``stream_url.scrub``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
@@ -283,15 +284,18 @@ class RtspSource:
                 session.online, session.online_since = True, time.monotonic()
                 self._set_state(ChannelState.ONLINE, None)
         elif kind == "tick":
+            _, pts_s, frames, packets = message
+            for fields in packets:  # first: the first timed message fixes the session's shift
+                self._forward_packet(fields, session)
+            if not frames:  # packets only, no newer time: no sign of life for the watchdog
+                return
             session.last_new = time.monotonic()
-            session.shift(message[1], self)
+            session.shift(pts_s, self)
             with self._lock:
-                self._ticks.extend([session.last_new] * message[2])
+                self._ticks.extend([session.last_new] * frames)
             if not self.DECODE and not session.online:  # a record-only stream is online once packets flow
                 session.online, session.online_since = True, time.monotonic()
                 self._set_state(ChannelState.ONLINE, None)
-        elif kind == "packet":
-            self._forward_packet(message[1:], session)
         elif kind == "record":
             self._record_params = message[1]
         elif kind == "open":
@@ -330,7 +334,7 @@ class RtspSource:
 
     def _forward_packet(self, fields: tuple[Any, ...], session: _Session) -> None:
         data, pts, dts, duration, num, den, keyframe = fields
-        time_base = Fraction(num, den)
+        time_base = _time_base(num, den)
         t_s = float(pts * time_base)
         # pts/dts move onto this source's timeline too: the camera's restart at 0 after a reconnect, and a clip
         # that spans two sessions must not go backwards.
@@ -398,6 +402,12 @@ def _start_capture(settings: CaptureSettings) -> tuple[subprocess.Popen[bytes], 
     with process.stdin:
         process.stdin.write(pickle.dumps(settings))
     return process, Connection(read_fd, writable=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _time_base(numerator: int, denominator: int) -> Fraction:
+    """A stream's time base, made once (not once per packet)."""
+    return Fraction(numerator, denominator)
 
 
 def _rate(times: deque[float], now: float, window_s: float = 5.0) -> float:

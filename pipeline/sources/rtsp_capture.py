@@ -8,14 +8,17 @@ capture, one per camera whose main stream is recorded, stays about 11 MB smaller
 SIGINT: Ctrl-C stops the parent, which stops its captures. Messages to the parent, over the pipe FD:
 
 - ``("open", width, height, codec)`` once the stream is open;
-- ``("tick", pts_s, frames)`` at most four times a second while packets whose time advances arrive (the
-  watchdog's heartbeat: the camera sends new pictures, decoded or not; ``frames`` of them since the last tick);
+- ``("tick", pts_s, frames, packets)`` at most four times a second while packets arrive (the watchdog's
+  heartbeat: the camera sends new pictures, decoded or not; ``frames`` of them since the last tick, 0 when only
+  packets with no newer time came), with the record stream's packets since the last tick (below);
 - ``("frame", pts_s, height, width)`` followed by the BGR bytes, at most ``fps`` times per second of stream time;
 - only the packets a due frame needs are decoded (:class:`DecodePlan`): when the next keyframe will arrive by the
   time the next frame is due, the rest of the group of pictures is skipped, so a camera sending a keyframe a
   second analysed at 1 fps decodes its keyframes and nothing else;
-- ``("record", RecordStreamParams)`` at the first keyframe, then ``("packet", EncodedPacket fields…)`` for every
-  packet, when the stream is also the record stream (evidence clips are cut from these);
+- ``("record", RecordStreamParams)`` at the first keyframe, then every packet's fields (``_packet_fields``) in the
+  ticks, when the stream is also the record stream (evidence clips are cut from these): a quarter second's
+  packets in one message, so the parent's thread wakes four times a second instead of once a packet (25 times
+  for a 25 fps main stream), and the last ones are sent before the capture ends;
 - a record-only stream (the camera's main stream, when the sub-stream is analysed) is never decoded: a 1080p
   stream costs what demuxing costs;
 - ``("error", kind, message)`` before it exits (the message already scrubbed of credentials).
@@ -181,22 +184,42 @@ class DecodePlan:
 
 
 TICK_EVERY_S = 0.25  # at most four heartbeats a second: the watchdog counts seconds, not frames
+# The parent's watchdog hears of a new frame up to a tick and a poll (0.2 s) after this process saw it; when
+# packets stop, it must end the session before this process takes the next packet for "no picture".
+WATCHDOG_FIRST_S = 1.0
+
+PacketFields = tuple[bytes, int, int | None, int, int, int, bool]  # data, pts, dts, duration, time base, keyframe
 
 
 class Heartbeat:
-    """``("tick", pts_s, frames)``: the newest stream time and how many new frames came since the last tick,
-    sent at most every TICK_EVERY_S of wall time."""
+    """``("tick", pts_s, frames, packets)``: the newest stream time, how many new frames came since the last
+    tick, and the record stream's packets since then, sent at most every TICK_EVERY_S of wall time (and by
+    ``flush``). Nothing is sent before the first timed packet."""
 
     def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic) -> None:
         self.conn, self.clock = conn, clock
         self._frames, self._sent_at = 0, -TICK_EVERY_S
+        self._pts_s: float | None = None
+        self._packets: list[PacketFields] = []
 
     def new_frame(self, pts_s: float) -> None:
         self._frames += 1
-        now = self.clock()
-        if now - self._sent_at >= TICK_EVERY_S:
-            self.conn.send(("tick", pts_s, self._frames))
-            self._frames, self._sent_at = 0, now
+        self._pts_s = pts_s
+        self._send_when_due()
+
+    def packet(self, fields: PacketFields) -> None:
+        self._packets.append(fields)
+        self._send_when_due()
+
+    def flush(self) -> None:
+        """Send what has not been sent (the capture is ending)."""
+        if self._pts_s is not None and (self._frames or self._packets):
+            self.conn.send(("tick", self._pts_s, self._frames, self._packets))
+            self._frames, self._packets, self._sent_at = 0, [], self.clock()
+
+    def _send_when_due(self) -> None:
+        if self.clock() - self._sent_at >= TICK_EVERY_S:
+            self.flush()
 
 
 def _capture(settings: CaptureSettings, conn: Connection) -> None:
@@ -220,33 +243,44 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
         conn.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
         analysed = _Analysed(settings, stream, conn) if settings.decode else None
         heartbeat = Heartbeat(conn)
-        last_tick: float | None = None  # the heartbeat: the newest packet time seen
-        record_sent = False
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            if settings.send_packets and packet.pts is not None:
-                if not record_sent and packet.is_keyframe:
-                    conn.send(("record", RecordStreamParams.of(stream, packet)))
-                    record_sent = True
-                if record_sent:
-                    conn.send(("packet", *_packet_fields(packet)))
-            if packet.pts is None or packet.time_base is None:
-                if analysed is not None:
-                    analysed.plan.lost()
-                continue
-            packet_s = float(packet.pts * packet.time_base)
-            if last_tick is None or packet_s > last_tick:  # a repeated or backwards time is no new frame
-                last_tick = packet_s
-                heartbeat.new_frame(packet_s)
+        try:
+            _demux(settings, container, stream, analysed, heartbeat)
+        finally:
+            heartbeat.flush()  # the last packets of a stream that ended or failed reach the parent too
+
+
+def _demux(
+    settings: CaptureSettings, container: Any, stream: Any, analysed: _Analysed | None, heartbeat: Heartbeat
+) -> None:
+    last_tick: float | None = None  # the heartbeat: the newest packet time seen
+    record_sent = False
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if settings.send_packets and packet.pts is not None:
+            if not record_sent and packet.is_keyframe:
+                heartbeat.conn.send(("record", RecordStreamParams.of(stream, packet)))
+                record_sent = True
+            if record_sent:
+                heartbeat.packet(_packet_fields(packet))
+        if packet.pts is None or packet.time_base is None:
             if analysed is not None:
-                analysed.packet(packet, packet_s)
+                analysed.plan.lost()
+            continue
+        packet_s = float(packet.pts * packet.time_base)
+        if last_tick is None or packet_s > last_tick:  # a repeated or backwards time is no new frame
+            last_tick = packet_s
+            heartbeat.new_frame(packet_s)
+        if analysed is not None:
+            analysed.packet(packet, packet_s)
 
 
 class _Analysed:
     """The analysed stream of one session: the packets the plan wants decoded, the due frames sent; raises
     ``NothingDecodes`` when packets keep coming but no picture has been sent for the stall timeout (plus the
-    longest keyframe interval the plan may skip; plus the open timeout before the first picture)."""
+    longest keyframe interval the plan may skip; plus the open timeout before the first picture; plus
+    WATCHDOG_FIRST_S: a stream whose packets stop is the parent's watchdog's to call stalled, and the first packet
+    after such a pause must not be taken for an undecodable stream)."""
 
     def __init__(self, settings: CaptureSettings, stream: Any, conn: Connection) -> None:
         self.settings, self.stream, self.conn = settings, stream, conn
@@ -264,7 +298,7 @@ class _Analysed:
             if self.last_sent != sent:
                 self.last_picture = time.monotonic()
         first = self.settings.open_timeout_s if self.last_sent is None else 0.0
-        limit = self.settings.stall_timeout_s + self.plan.longest_gap_s + first
+        limit = self.settings.stall_timeout_s + self.plan.longest_gap_s + first + WATCHDOG_FIRST_S
         if (quiet := time.monotonic() - self.last_picture) > limit:
             raise NothingDecodes(f"packets arrive but no picture was decoded for {quiet:.1f} s")
 
@@ -293,7 +327,7 @@ def _decode(packet: Any) -> list[Any]:
         return []  # a damaged packet: the next keyframe repairs the picture
 
 
-def _packet_fields(packet: Any) -> tuple[bytes, int, int | None, int, int, int, bool]:
+def _packet_fields(packet: Any) -> PacketFields:
     time_base = packet.time_base
     return (
         bytes(packet),
