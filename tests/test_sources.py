@@ -204,18 +204,21 @@ def test_a_packet_without_a_time_stamp_makes_the_plan_wait_for_the_next_keyframe
     assert not plan.wants(3 / 12, False) and plan.wants(1.0, True)
 
 
+class _Pipe:
+    """What the capture process sends on, kept in a list."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[object, ...]] = []
+
+    def send(self, message: tuple[object, ...]) -> None:
+        self.sent.append(message)
+
+
 def test_heartbeats_are_batched_and_count_every_new_frame() -> None:
     from pipeline.sources.rtsp_capture import TICK_EVERY_S, Heartbeat
 
-    class Pipe:
-        def __init__(self) -> None:
-            self.sent: list[tuple[object, ...]] = []
-
-        def send(self, message: tuple[object, ...]) -> None:
-            self.sent.append(message)
-
     now = [0.0]
-    pipe = Pipe()
+    pipe = _Pipe()
     beat = Heartbeat(pipe, clock=lambda: now[0])  # type: ignore[arg-type]
     for i in range(25):  # one second of a 25 fps camera
         beat.new_frame(i / 25)
@@ -231,15 +234,8 @@ def test_a_record_streams_packets_ride_the_ticks_in_order_and_the_last_are_flush
     """One message a quarter second instead of one a packet; none lost, none twice, the tail sent at the end."""
     from pipeline.sources.rtsp_capture import TICK_EVERY_S, Heartbeat
 
-    class Pipe:
-        def __init__(self) -> None:
-            self.sent: list[tuple[object, ...]] = []
-
-        def send(self, message: tuple[object, ...]) -> None:
-            self.sent.append(message)
-
     now = [0.0]
-    pipe = Pipe()
+    pipe = _Pipe()
     beat = Heartbeat(pipe, clock=lambda: now[0])  # type: ignore[arg-type]
     beat.flush()
     assert pipe.sent == []  # nothing before the first timed packet
