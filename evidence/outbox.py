@@ -125,11 +125,15 @@ class Outbox:
         events = [(key, json.loads(payload)) for key, payload in rows]
         return events if owns is None else [(k, p) for k, p in events if owns(str(p.get("camera", "")))]
 
-    def counts(self) -> DeliveryReport:
-        ((delivered, pending, rejected),) = self._query(
-            "SELECT COALESCE(SUM(delivered_at IS NOT NULL), 0),"
+    def counts(self, owns: Owns | None = None) -> DeliveryReport:
+        """The whole outbox's counts; with ``owns``, those of the cameras it owns only."""
+        rows = self._query(
+            "SELECT json_extract(payload, '$.camera'), COALESCE(SUM(delivered_at IS NOT NULL), 0),"
             " COALESCE(SUM(delivered_at IS NULL AND rejected = 0), 0), COALESCE(SUM(rejected), 0) FROM outbox"
+            " GROUP BY 1"
         )
+        kept = [r[1:] for r in rows if owns is None or owns(str(r[0] or ""))]
+        delivered, pending, rejected = (sum(column) for column in zip(*kept, strict=True)) if kept else (0, 0, 0)
         return DeliveryReport(delivered=delivered, pending=pending, rejected=rejected)
 
     def _record(self, key: str, *, error: str | None = None, delivered: bool = False, rejected: bool = False) -> None:
@@ -173,7 +177,7 @@ class Outbox:
             else:  # 404 (its start is not filed yet), 5xx: try again later
                 self._record(key, error=f"API answered {status}")
                 blocked.add(violation)
-        return self.counts()
+        return self.counts(owns)
 
     def drain(
         self,
@@ -184,7 +188,7 @@ class Outbox:
         owns: Owns | None = None,
     ) -> DeliveryReport:
         """Retry with exponential backoff (0.5 s doubling, capped at 8 s) until all are delivered (those
-        ``owns`` owns, if given) or time is up. The counts are the whole outbox's."""
+        ``owns`` owns, if given) or time is up. The counts are those of the events it pushes."""
         start, delay = clock(), 0.5
         report = self.push_once(transport, owns=owns)
         while self.pending(owns) and clock() - start + delay <= deadline_s:

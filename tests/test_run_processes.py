@@ -69,10 +69,11 @@ def test_each_process_pushes_only_its_own_cameras_events(tmp_path: Path) -> None
     write_assignment(path, [["a"], ["b"]])
     one, zero = Recorder(), Recorder()
     report = second.push_once(one, owns=Shard(path, 1).owns)
-    assert one.sent == ["v2:start"] and report.pending == 3
+    assert one.sent == ["v2:start"] and (report.delivered, report.pending) == (1, 0)  # its own events' counts
+    assert first.counts().pending == 3  # the whole outbox's
     report = first.drain(zero, owns=Shard(path, 0).owns, deadline_s=1)
     assert zero.sent == ["v1:start", "v3:start", "v4:start"]  # a's, and the camera no process has
-    assert report.pending == 0 and report.delivered == 4
+    assert (report.delivered, report.pending) == (3, 0) and first.counts().delivered == 4
 
 
 def analysis_processes(run: subprocess.Popen[str]) -> list[psutil.Process]:
