@@ -210,7 +210,7 @@ class _Pipe:
     def __init__(self) -> None:
         self.sent: list[tuple[object, ...]] = []
 
-    def send(self, message: tuple[object, ...]) -> None:
+    def send(self, message: tuple[object, ...], data: bytes | None = None) -> None:
         self.sent.append(message)
 
 
@@ -255,6 +255,27 @@ def test_a_record_streams_packets_ride_the_ticks_in_order_and_the_last_are_flush
     assert len(pipe.sent) == sent_before_flush + 1  # nothing new: nothing sent
 
 
+def test_packets_that_wait_when_the_stream_stops_are_sent_by_the_timer() -> None:
+    """A frozen camera sends no next packet; the watchdog then kills the capture, so what waits must go first."""
+    import time
+
+    from pipeline.sources.rtsp_capture import TICK_EVERY_S, Heartbeat
+
+    pipe = _Pipe()
+    beat = Heartbeat(pipe)  # type: ignore[arg-type]
+    beat.start()
+    try:
+        beat.packet((b"key", 0, 0, 1, 1, 25, True))
+        beat.new_frame(0.0)  # the first tick goes at once, with the keyframe
+        beat.packet((b"next", 1, 1, 1, 1, 25, False))  # not due yet: waits, and no packet follows it
+        assert [len(m[3]) for m in pipe.sent] == [1]  # type: ignore[arg-type]
+        time.sleep(3 * TICK_EVERY_S)
+        assert [fields[0] for m in pipe.sent for fields in m[3]] == [b"key", b"next"]  # type: ignore[attr-defined]
+    finally:
+        beat.stop()
+    assert len(pipe.sent) == 2  # nothing left to send at the stop, nothing sent twice
+
+
 def test_the_bgr_converter_gives_what_pyav_gives_and_follows_a_size_change(tmp_path: Path) -> None:
     import av
 
@@ -294,14 +315,15 @@ def test_a_stream_whose_packets_never_give_a_picture_ends_its_session() -> None:
             return []  # what a damaged or unsupported bitstream gives
 
     settings = CaptureSettings(
-        url=parse_stream_url("rtsp://127.0.0.1:8554/cam"), fps=1.0, transport="tcp", open_timeout_s=0.0,
+        url=parse_stream_url("rtsp://127.0.0.1:8554/cam"), fps=20.0, transport="tcp", open_timeout_s=0.0,
         read_timeout_s=1.0, send_packets=False, stall_timeout_s=0.2,
     )  # fmt: skip
-    analysed = _Analysed(settings, stream=None, conn=None)  # type: ignore[arg-type]
+    analysed = _Analysed(settings, stream=None, pipe=None)  # type: ignore[arg-type]
     analysed.packet(Undecodable(), 0.0)  # within the stall timeout: nothing said yet
     time.sleep(0.3)
     analysed.packet(Undecodable(), 0.04)  # past the stall timeout, but the parent's watchdog speaks first
-    time.sleep(WATCHDOG_FIRST_S)
+    time.sleep(WATCHDOG_FIRST_S + 0.1)
     with pytest.raises(NothingDecodes, match="no picture was decoded") as raised:
-        analysed.packet(Undecodable(), 0.08)  # keyframes 40 ms apart: stall timeout + 40 ms + the watchdog's turn
+        # keyframes 40 ms apart, analysed at 20 fps: stall timeout + 50 ms + 40 ms + the watchdog's turn
+        analysed.packet(Undecodable(), 0.08)
     assert classify(raised.value) == NO_PICTURE

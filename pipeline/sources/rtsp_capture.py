@@ -18,7 +18,8 @@ SIGINT: Ctrl-C stops the parent, which stops its captures. Messages to the paren
 - ``("record", RecordStreamParams)`` at the first keyframe, then every packet's fields (``_packet_fields``) in the
   ticks, when the stream is also the record stream (evidence clips are cut from these): a quarter second's
   packets in one message, so the parent's thread wakes four times a second instead of once a packet (25 times
-  for a 25 fps main stream), and the last ones are sent before the capture ends;
+  for a 25 fps main stream); a timer thread sends what waits when packets stop, and the rest goes before the
+  capture ends;
 - a record-only stream (the camera's main stream, when the sub-stream is analysed) is never decoded: a 1080p
   stream costs what demuxing costs;
 - ``("error", kind, message)`` before it exits (the message already scrubbed of credentials).
@@ -29,6 +30,7 @@ from __future__ import annotations
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -93,10 +95,25 @@ def classify(exc: BaseException) -> str:
     return FAILED
 
 
+class Pipe:
+    """The connection to the parent, shared by the demux loop and the heartbeat's timer thread: one message at a
+    time (a frame's header and its bytes together)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: tuple[Any, ...], data: bytes | None = None) -> None:
+        with self._lock:
+            self.conn.send(message)
+            if data is not None:
+                self.conn.send_bytes(data)
+
+
 def run(settings: CaptureSettings, conn: Connection) -> None:
     """The process body: never raises; every failure ends as one ``error`` message."""
     try:
-        _capture(settings, conn)
+        _capture(settings, Pipe(conn))
         conn.send(("error", ENDED, f"{settings.url.redacted}: the stream ended"))
     except (BrokenPipeError, EOFError):
         return  # the parent has gone
@@ -194,35 +211,67 @@ PacketFields = tuple[bytes, int, int | None, int, int, int, bool]  # data, pts, 
 class Heartbeat:
     """``("tick", pts_s, frames, packets)``: the newest stream time, how many new frames came since the last
     tick, and the record stream's packets since then, sent at most every TICK_EVERY_S of wall time (and by
-    ``flush``). Nothing is sent before the first timed packet."""
+    ``flush``). Nothing is sent before the first timed packet.
 
-    def __init__(self, conn: Connection, clock: Callable[[], float] = time.monotonic) -> None:
-        self.conn, self.clock = conn, clock
+    Between packets a timer thread (``start``) sends what waits once it is due: when the stream stops, the
+    packets of its last quarter second reach the parent before the watchdog kills this process (PyAV's read
+    waits without the interpreter lock)."""
+
+    def __init__(self, pipe: Pipe, clock: Callable[[], float] = time.monotonic) -> None:
+        self.pipe, self.clock = pipe, clock
         self._frames, self._sent_at = 0, -TICK_EVERY_S
         self._pts_s: float | None = None
         self._packets: list[PacketFields] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def new_frame(self, pts_s: float) -> None:
-        self._frames += 1
-        self._pts_s = pts_s
-        self._send_when_due()
+        with self._lock:
+            self._frames += 1
+            self._pts_s = pts_s
+            self._send_when_due()
 
     def packet(self, fields: PacketFields) -> None:
-        self._packets.append(fields)
-        self._send_when_due()
+        with self._lock:
+            self._packets.append(fields)
+            self._send_when_due()
 
     def flush(self) -> None:
         """Send what has not been sent (the capture is ending)."""
-        if self._pts_s is not None and (self._frames or self._packets):
-            self.conn.send(("tick", self._pts_s, self._frames, self._packets))
-            self._frames, self._packets, self._sent_at = 0, [], self.clock()
+        with self._lock:
+            self._send()
+
+    def start(self) -> None:
+        self._timer = threading.Thread(target=self._tick_between_packets, name="heartbeat", daemon=True)
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop the timer, then send what waits."""
+        self._stopped.set()
+        if self._timer is not None:
+            self._timer.join()
+        self.flush()
+
+    def _tick_between_packets(self) -> None:
+        while not self._stopped.wait(TICK_EVERY_S):
+            with self._lock:
+                try:
+                    self._send_when_due()
+                except OSError:  # the parent has gone: the demux loop finds out on its next send
+                    return
 
     def _send_when_due(self) -> None:
         if self.clock() - self._sent_at >= TICK_EVERY_S:
-            self.flush()
+            self._send()
+
+    def _send(self) -> None:
+        if self._pts_s is not None and (self._frames or self._packets):
+            self.pipe.send(("tick", self._pts_s, self._frames, self._packets))
+            self._frames, self._packets, self._sent_at = 0, [], self.clock()
 
 
-def _capture(settings: CaptureSettings, conn: Connection) -> None:
+def _capture(settings: CaptureSettings, pipe: Pipe) -> None:
     options = {
         "rtsp_transport": settings.transport,
         "protocol_whitelist": PROTOCOL_WHITELIST,
@@ -233,20 +282,21 @@ def _capture(settings: CaptureSettings, conn: Connection) -> None:
     ) as container:
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
-            conn.send(("error", NO_VIDEO, f"{settings.url.redacted}: no video stream (it sends {kinds})"))
+            pipe.send(("error", NO_VIDEO, f"{settings.url.redacted}: no video stream (it sends {kinds})"))
             return
         stream = container.streams.video[0]
         # Slice threads only: frame threads hold each picture back a few packets, so the plan would not know a
         # keyframe it asked for had been decoded and would decode on into the group (and a live frame arrives late).
         stream.thread_type = "SLICE"
         context = stream.codec_context
-        conn.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
-        analysed = _Analysed(settings, stream, conn) if settings.decode else None
-        heartbeat = Heartbeat(conn)
+        pipe.send(("open", int(context.width or 0), int(context.height or 0), str(context.name)))
+        analysed = _Analysed(settings, stream, pipe) if settings.decode else None
+        heartbeat = Heartbeat(pipe)
+        heartbeat.start()
         try:
             _demux(settings, container, stream, analysed, heartbeat)
         finally:
-            heartbeat.flush()  # the last packets of a stream that ended or failed reach the parent too
+            heartbeat.stop()  # the last packets of a stream that ended or failed reach the parent too
 
 
 def _demux(
@@ -259,7 +309,7 @@ def _demux(
             continue
         if settings.send_packets and packet.pts is not None:
             if not record_sent and packet.is_keyframe:
-                heartbeat.conn.send(("record", RecordStreamParams.of(stream, packet)))
+                heartbeat.pipe.send(("record", RecordStreamParams.of(stream, packet)))
                 record_sent = True
             if record_sent:
                 heartbeat.packet(_packet_fields(packet))
@@ -278,12 +328,13 @@ def _demux(
 class _Analysed:
     """The analysed stream of one session: the packets the plan wants decoded, the due frames sent; raises
     ``NothingDecodes`` when packets keep coming but no picture has been sent for the stall timeout (plus the
-    longest keyframe interval the plan may skip; plus the open timeout before the first picture; plus
+    analysis interval, between two pictures sent; plus the longest keyframe interval the plan may skip; plus the
+    open timeout before the first picture; plus
     WATCHDOG_FIRST_S: a stream whose packets stop is the parent's watchdog's to call stalled, and the first packet
     after such a pause must not be taken for an undecodable stream)."""
 
-    def __init__(self, settings: CaptureSettings, stream: Any, conn: Connection) -> None:
-        self.settings, self.stream, self.conn = settings, stream, conn
+    def __init__(self, settings: CaptureSettings, stream: Any, pipe: Pipe) -> None:
+        self.settings, self.stream, self.pipe = settings, stream, pipe
         from pipeline.sources.bgr import BgrConverter  # numpy: only a capture that decodes loads it
 
         self.plan = DecodePlan(1.0 / settings.fps)
@@ -294,17 +345,19 @@ class _Analysed:
     def packet(self, packet: Any, packet_s: float) -> None:
         if self.plan.wants(packet_s, bool(packet.is_keyframe)):
             sent = self.last_sent
-            self.last_sent = _send_due(packet, self.stream, self.plan, sent, self.to_bgr, self.conn)
+            self.last_sent = _send_due(packet, self.stream, self.plan, sent, self.to_bgr, self.pipe)
             if self.last_sent != sent:
                 self.last_picture = time.monotonic()
         first = self.settings.open_timeout_s if self.last_sent is None else 0.0
-        limit = self.settings.stall_timeout_s + self.plan.longest_gap_s + first + WATCHDOG_FIRST_S
+        limit = (
+            self.settings.stall_timeout_s + self.plan.interval_s + self.plan.longest_gap_s + first + WATCHDOG_FIRST_S
+        )
         if (quiet := time.monotonic() - self.last_picture) > limit:
             raise NothingDecodes(f"packets arrive but no picture was decoded for {quiet:.1f} s")
 
 
 def _send_due(
-    packet: Any, stream: Any, plan: DecodePlan, last_sent: float | None, to_bgr: BgrConverter, conn: Connection
+    packet: Any, stream: Any, plan: DecodePlan, last_sent: float | None, to_bgr: BgrConverter, pipe: Pipe
 ) -> float | None:
     """Decode the packet; send the frame it gives when that is due. Returns the newest frame time sent."""
     for frame in _decode(packet):
@@ -315,8 +368,7 @@ def _send_due(
             continue
         last_sent = pts_s
         image = to_bgr(frame)
-        conn.send(("frame", pts_s, image.shape[0], image.shape[1]))
-        conn.send_bytes(image.tobytes())
+        pipe.send(("frame", pts_s, image.shape[0], image.shape[1]), image.tobytes())
     return last_sent
 
 
