@@ -302,7 +302,8 @@ class RtspSource:
             width, height = message[1], message[2]
             self._frame_size = (width, height) if width and height else None
         elif kind == "error":  # a read that timed out on an online channel: nothing new came, so it stalled
-            self._end(session, f"{message[1]}: {message[2]}", stalled=session.online and message[1] in STALL_KINDS)
+            stalled = session.online and message[1] in STALL_KINDS
+            self._end(session, f"{'stalled: ' if stalled else ''}{message[1]}: {message[2]}", stalled=stalled)
 
     def _end(self, session: _Session, error: str, stalled: bool) -> None:
         session.error = error
