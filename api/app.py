@@ -121,7 +121,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.store = ContentStore(settings.evidence_dir)
     # Its own connection: requests waiting for their entry hold theirs, and must not starve it.
     app.state.audit_writer = AuditWriter(session_factory(make_engine(settings.database_url, connections=1)))
-    app.state.login_limiter = auth.new_limiter()
     app.state.disk = DiskGuard(
         watched_folders(settings.database_url, settings.evidence_dir, settings.audit_dir),
         quarantine=settings.evidence_dir / "quarantine",

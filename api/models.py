@@ -240,6 +240,7 @@ class AuditEntry(Base):
     of the audit Merkle tree (evidence.audit_log)."""
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_action_object_at", "action", "object", "at"),)  # sign-in limit
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)

@@ -72,7 +72,11 @@ class Settings(BaseModel):
     )
     token_ttl_s: int = Field(900, ge=60, le=86_400, description="How long an access token is valid.")
     login_attempts_per_minute: int = Field(
-        5, ge=1, le=1000, description="Failed sign-ins allowed per user name and client address in a moving minute."
+        5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins allowed per user name and client address in a moving minute, counted"
+        " from the audit log (the same for every worker).",
     )
 
     @model_validator(mode="before")

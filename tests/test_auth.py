@@ -231,6 +231,35 @@ def test_wrong_passwords_are_limited_per_user_and_address(world: dict[str, Any])
     assert unknown.status_code == 401
 
 
+def test_the_sign_in_limit_holds_across_workers_and_restarts_and_its_window_moves(world: dict[str, Any]) -> None:
+    """The failures are counted from the audit log: a second app on the same database (another worker, or the
+    server started again) sees them; they stop counting a minute after each was made."""
+    from datetime import timedelta
+
+    from api import sign_in_limit
+    from api.models import utcnow
+
+    first = world["client"]
+    for _ in range(3):
+        assert first.post("/api/v1/auth/token", data={"username": "auditor", "password": "guess"}).status_code == 401
+    second = TestClient(create_app(world["settings"]))  # another worker, or the same server after a restart
+    for _ in range(2):
+        assert second.post("/api/v1/auth/token", data={"username": "auditor", "password": "guess"}).status_code == 401
+    for client in (first, second):
+        refused = client.post("/api/v1/auth/token", data={"username": "auditor", "password": PASSWORDS["auditor"]})
+        assert refused.status_code == 429 and "5 in the last minute" in refused.json()["detail"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    with create_app(world["settings"]).state.sessions() as session:
+        now = utcnow()
+        assert sign_in_limit.check(session, "auditor", "testclient", 5, now) is not None
+        assert sign_in_limit.check(session, "auditor", "testclient", 6, now) is None, "five failures, six allowed"
+        assert sign_in_limit.check(session, "auditor", "10.0.0.9", 5, now) is None, "another address"
+        assert sign_in_limit.check(session, "officer", "testclient", 5, now) is None, "another user name"
+        later = sign_in_limit.check(session, "auditor", "testclient", 5, now + timedelta(seconds=30))
+        assert later is not None and later.retry_after_s <= 30  # the oldest of the five leaves the window first
+        assert sign_in_limit.check(session, "auditor", "testclient", 5, now + timedelta(seconds=61)) is None
+
+
 def test_a_disabled_user_is_refused_at_once_and_their_decisions_keep_their_name(world: dict[str, Any]) -> None:
     client, ticket = world["client"], world["ticket"]
     officer = bearer("officer")

@@ -7,25 +7,17 @@ only: anything that changes a record needs the header, which another site cannot
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
-from api import accounts, audit, tokens
+from api import accounts, audit, sign_in_limit, tokens
 from api.deps import TOKEN_COOKIE, CurrentUser, SessionDep, SettingsDep
+from api.models import utcnow
 from api.schemas import TokenPublic, UserPublic
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-
-
-def new_limiter() -> MovingWindowRateLimiter:
-    """Failed sign-ins per user name and client address, in a moving minute (one per app, in its memory)."""
-    return MovingWindowRateLimiter(MemoryStorage())
 
 
 @router.post(
@@ -43,27 +35,24 @@ def sign_in(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPublic:
-    limiter: MovingWindowRateLimiter = request.app.state.login_limiter
-    rate = RateLimitItemPerMinute(settings.login_attempts_per_minute)
-    who = (request.client.host if request.client else "unknown", form.username[:64])
-    if not limiter.test(rate, *who):
-        reset = limiter.get_window_stats(rate, *who).reset_time
-        wait_s = max(1, int(reset - time.time()) + 1)
+    client = request.client.host if request.client else "unknown"
+    refused = sign_in_limit.check(session, form.username, client, settings.login_attempts_per_minute, utcnow())
+    if refused is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed sign-ins for {form.username!r}: try again in {wait_s} s",
-            headers={"Retry-After": str(wait_s)},
+            f"too many failed sign-ins for {form.username!r} from this address ({refused.failures} in the last"
+            f" minute): try again in {refused.retry_after_s} s",
+            headers={"Retry-After": str(refused.retry_after_s)},
         )
     user = accounts.authenticate(session, form.username, form.password)
     if user is None:
-        limiter.hit(rate, *who)
-        audit.record_now(
+        audit.record_now(  # what the limit counts, in every worker
             session,
             audit.Actor(form.username[:64], "unknown"),
             audit.Action.SIGN_IN_FAILED,
-            f"user/{form.username[:64]}",
+            sign_in_limit.subject(form.username),
             outcome=audit.Outcome.REFUSED,
-            detail={"client": who[0]},
+            detail={"client": client},
         )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -71,7 +60,7 @@ def sign_in(
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = tokens.issue(user.username, settings.secret, settings.token_ttl_s)
-    audit.record_now(session, user, audit.Action.SIGNED_IN, f"user/{user.username}", detail={"client": who[0]})
+    audit.record_now(session, user, audit.Action.SIGNED_IN, f"user/{user.username}", detail={"client": client})
     response.set_cookie(
         TOKEN_COOKIE, token, max_age=settings.token_ttl_s, httponly=True, samesite="strict", path="/api/"
     )
