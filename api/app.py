@@ -53,12 +53,14 @@ def _held(path: Path, *, wait: bool) -> Iterator[bool]:
 @asynccontextmanager
 async def _background_jobs(app: FastAPI) -> AsyncIterator[None]:
     """In one worker of the server (the first to start): signs audit checkpoints while serving (and a last one at
-    shutdown); re-hashes evidence on schedule and then applies the quarantine's retention."""
+    shutdown); re-hashes evidence on schedule and then applies the quarantine's retention. Every other worker
+    signs one checkpoint at shutdown, after its own last entries: the holder's last checkpoint may come first."""
     with _held(app.state.settings.audit_dir / ".jobs.lock", wait=False) as mine:
         if not mine:
             log.info("another worker of this server runs the checkpoints and the fixity check")
             yield
             app.state.audit_writer.close()
+            audit.checkpoint_or_warn(app.state.sessions, app.state.audit_mirror)
             return
         async with _jobs(app):
             yield

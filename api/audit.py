@@ -183,15 +183,20 @@ def case_entries(session: Session, ticket_id: int) -> list[AuditEntry]:
     return list(session.scalars(select(AuditEntry).where(AuditEntry.ticket_id == ticket_id).order_by(AuditEntry.seq)))
 
 
+def checkpoint_or_warn(sessions: sessionmaker[Session], mirror: AuditMirror) -> None:
+    """:func:`checkpoint` in a session of its own; a failure (disk full, database gone) is logged: the entries stay
+    in the database, and the next checkpoint takes them."""
+    try:
+        with sessions() as session:
+            checkpoint(session, mirror)
+    except (OSError, SQLAlchemyError, SigningKeyError) as exc:
+        log.warning("the audit checkpoint could not be written (will retry): %s", exc)
+
+
 def keep_checkpointing(sessions: sessionmaker[Session], mirror: AuditMirror, every_s: float, stop: Event) -> None:
-    """Sign a checkpoint now, then every ``every_s`` seconds until ``stop``, and once more on the way out. A
-    failure (disk full, database gone) is logged and retried next time: the entries stay in the database."""
+    """Sign a checkpoint now, then every ``every_s`` seconds until ``stop``, and once more on the way out."""
     while True:
-        try:
-            with sessions() as session:
-                checkpoint(session, mirror)
-        except (OSError, SQLAlchemyError, SigningKeyError) as exc:
-            log.warning("the audit checkpoint could not be written (will retry): %s", exc)
+        checkpoint_or_warn(sessions, mirror)
         if stop.is_set():
             return
         stop.wait(every_s)

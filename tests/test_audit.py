@@ -268,6 +268,25 @@ def test_the_api_signs_checkpoints_while_it_runs(tmp_path: Path) -> None:
     assert checkpoints.verify(mirror.checkpoint_documents()[-1]).size == 2
 
 
+def test_a_worker_without_the_jobs_signs_a_checkpoint_of_its_own_last_entries_at_shutdown(tmp_path: Path) -> None:
+    """With ``serve --workers N`` the worker that runs the checkpoints may stop before another one has written its
+    last entries: that worker's shutdown signs a checkpoint after them."""
+    from api.app import _held
+
+    settings = settings_for(tmp_path)
+    add_test_users(settings)
+    # The jobs belong to another worker (whose last checkpoint came before this one's entries).
+    with _held(settings.audit_dir / ".jobs.lock", wait=True), TestClient(create_app(settings)) as client:
+        ok = client.post("/api/v1/auth/token", data={"username": "auditor", "password": PASSWORDS["auditor"]})
+        assert ok.status_code == 200
+        assert AuditMirror(settings.audit_dir).checkpoint_documents() == []  # no checkpointer in this worker
+    latest = checkpoints.verify(AuditMirror(settings.audit_dir).checkpoint_documents()[-1])
+    assert latest.size == 2  # the retention policy this start found, the sign-in
+    with session_factory(make_engine(settings.database_url))() as session:
+        check = audit.verify(session, AuditMirror(settings.audit_dir))
+    assert check.ok and check.entries == latest.size, check.findings
+
+
 def test_a_user_added_from_the_shell_is_recorded_under_the_shell_account(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'api.db'}"
     engine = make_engine(url)
