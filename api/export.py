@@ -37,12 +37,9 @@ def export_case(
     audit.record(session, who, action, f"ticket/{ticket.id}", ticket_id=ticket.id)
     session.commit()
     signed = audit.checkpoint(session, mirror)
-    leaves = mirror.leaves()[: signed.size]
-    entries = [
-        (e.as_entry(), merkle.inclusion_proof(e.seq - 1, leaves))
-        for e in audit.case_entries(session, ticket.id)
-        if e.seq <= signed.size
-    ]
+    rows = [e for e in audit.case_entries(session, ticket.id) if e.seq <= signed.size]
+    proofs = merkle.inclusion_proofs([e.seq - 1 for e in rows], mirror.leaves()[: signed.size])
+    entries = [(e.as_entry(), proofs[e.seq - 1]) for e in rows]
     summary = TicketPublic.model_validate(ticket).model_dump(mode="json", exclude={"artifacts", "events"})
     case = bundle.Case(
         ticket=summary,

@@ -9,7 +9,7 @@ are checked against every inclusion and consistency vector of transparency-dev/m
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 LEAF_PREFIX, NODE_PREFIX = b"\x00", b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -70,14 +70,35 @@ def prefix_roots(leaves: Sequence[bytes], sizes: Sequence[int]) -> dict[int, byt
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) (section 2.1.3.1): the audit path of leaf ``index`` in the tree of ``leaves``."""
-    if not 0 <= index < len(leaves):
-        raise ProofError(f"leaf {index} is not in a tree of {len(leaves)}")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    return inclusion_proofs([index], leaves)[index]
+
+
+def inclusion_proofs(indices: Iterable[int], leaves: Sequence[bytes]) -> dict[int, list[bytes]]:
+    """PATH(m, D[n]) for each of ``indices``, in one pass over the tree (n - 1 hashes however many are asked,
+    where the section's recursion re-hashes the whole tree for each): a case's timeline or export proves all
+    its entries at the cost of one.
+
+    The tree is built level by level from the leaves, pairing neighbours and carrying an odd last node up
+    unchanged: that is the RFC's tree (its split at the largest power of two below n leaves the right part
+    short, and a short right part is exactly what carrying makes), and a leaf's path is its sibling on each
+    level that has one, lowest first (the order of the section's recursion)."""
+    wanted = sorted(set(indices))
+    for index in wanted:
+        if not 0 <= index < len(leaves):
+            raise ProofError(f"leaf {index} is not in a tree of {len(leaves)}")
+    paths: dict[int, list[bytes]] = {index: [] for index in wanted}
+    at = {index: index for index in wanted}  # each leaf's node on the current level
+    level: Sequence[bytes] = leaves
+    while len(level) > 1:
+        for index, node in at.items():
+            if (sibling := node ^ 1) < len(level):
+                paths[index].append(level[sibling])
+            at[index] = node // 2
+        above = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            above.append(level[-1])
+        level = above
+    return paths
 
 
 def consistency_proof(size1: int, leaves: Sequence[bytes]) -> list[bytes]:

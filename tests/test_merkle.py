@@ -83,3 +83,22 @@ def test_proofs_made_here_verify_and_a_changed_leaf_does_not(size: int) -> None:
             edited = merkle.root([*leaves[: m - 1], hashlib.sha256(b"x").digest()])
             with pytest.raises(merkle.ProofError):
                 merkle.verify_consistency(m, size, edited, top, merkle.consistency_proof(m, leaves))
+
+
+def _rfc_path(index: int, leaves: list[bytes]) -> list[bytes]:
+    """PATH(m, D[n]) exactly as section 2.1.3.1 writes it (recursive, re-hashing subtrees)."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if index < k:
+        return [*_rfc_path(index, leaves[:k]), merkle.root(leaves[k:])]
+    return [*_rfc_path(index - k, leaves[k:]), merkle.root(leaves[:k])]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33, 63, 64, 65, 100])
+def test_proofs_made_in_one_pass_are_the_rfc_paths(size: int) -> None:
+    leaves = [merkle.leaf_hash(f"entry {i}".encode()) for i in range(size)]
+    assert merkle.inclusion_proofs(range(size), leaves) == {i: _rfc_path(i, leaves) for i in range(size)}
+    assert merkle.inclusion_proofs([size - 1, 0, 0], leaves).keys() == {0, size - 1}
+    with pytest.raises(merkle.ProofError, match=f"leaf {size} is not in a tree of {size}"):
+        merkle.inclusion_proofs([0, size], leaves)

@@ -108,14 +108,10 @@ def case_audit(ticket: TicketDep, session: SessionDep, mirror: AuditMirrorDep, _
     """The case's timeline: every entry about this ticket, each proven to be in the signed tree (a fresh
     checkpoint is signed first, so it covers them all)."""
     signed = audit.checkpoint(session, mirror)
-    leaves = mirror.leaves()[: signed.size]
+    rows = [e for e in audit.case_entries(session, ticket.id) if e.seq <= signed.size]
+    proofs = merkle.inclusion_proofs([e.seq - 1 for e in rows], mirror.leaves()[: signed.size])
     proven = [
-        ProvenEntry(
-            entry=AuditEntryPublic(**e.as_entry()),
-            proof=[p.hex() for p in merkle.inclusion_proof(e.seq - 1, leaves)],
-        )
-        for e in audit.case_entries(session, ticket.id)
-        if e.seq <= signed.size
+        ProvenEntry(entry=AuditEntryPublic(**e.as_entry()), proof=[p.hex() for p in proofs[e.seq - 1]]) for e in rows
     ]
     return CaseAudit(checkpoint=json.loads(signed.document), entries=proven)
 
