@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import audit, fixity, retention
+from api import audit, fixity, retention, sign_in_limit
 from api.audit_writer import AuditWriter
 from api.db import make_engine, require_current_schema, session_factory
 from api.disk import DiskGuard, Pruned, watched_folders
@@ -58,9 +58,11 @@ async def _background_jobs(app: FastAPI) -> AsyncIterator[None]:
     with _held(app.state.settings.audit_dir / ".jobs.lock", wait=False) as mine:
         if not mine:
             log.info("another worker of this server runs the checkpoints and the fixity check")
-            yield
-            app.state.audit_writer.close()
-            audit.checkpoint_or_warn(app.state.sessions, app.state.audit_mirror)
+            try:
+                yield
+            finally:
+                app.state.audit_writer.close()
+                audit.checkpoint_or_warn(app.state.sessions, app.state.audit_mirror)
             return
         async with _jobs(app):
             yield
@@ -85,11 +87,13 @@ async def _jobs(app: FastAPI) -> AsyncIterator[None]:
     workers = [threading.Thread(target=target, args=args, name=name, daemon=True) for name, target, args in jobs]
     for worker in workers:
         worker.start()
-    yield
-    state.audit_writer.close()  # its last entries go into the last checkpoint
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=30)
+    try:
+        yield
+    finally:
+        state.audit_writer.close()  # its last entries go into the last checkpoint
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
 
 
 def _record_prune(writer: AuditWriter, pruned: Pruned) -> None:
@@ -120,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.audit_mirror = mirror
+    app.state.sign_in_turns = sign_in_limit.Turns(settings.audit_dir / ".sign-in.lock")
     app.state.store = ContentStore(settings.evidence_dir)
     # Its own connection: requests waiting for their entry hold theirs, and must not starve it.
     app.state.audit_writer = AuditWriter(session_factory(make_engine(settings.database_url, connections=1)))

@@ -190,7 +190,9 @@ def checkpoint_or_warn(sessions: sessionmaker[Session], mirror: AuditMirror) -> 
         with sessions() as session:
             checkpoint(session, mirror)
     except (OSError, SQLAlchemyError, SigningKeyError) as exc:
-        log.warning("the audit checkpoint could not be written (will retry): %s", exc)
+        log.warning(
+            "the audit checkpoint could not be written (its entries stay in the database for the next): %s", exc
+        )
 
 
 def keep_checkpointing(sessions: sessionmaker[Session], mirror: AuditMirror, every_s: float, stop: Event) -> None:

@@ -87,6 +87,8 @@ def inclusion_proofs(indices: Iterable[int], leaves: Sequence[bytes]) -> dict[in
         if not 0 <= index < len(leaves):
             raise ProofError(f"leaf {index} is not in a tree of {len(leaves)}")
     paths: dict[int, list[bytes]] = {index: [] for index in wanted}
+    if not paths:
+        return paths
     at = {index: index for index in wanted}  # each leaf's node on the current level
     level: Sequence[bytes] = leaves
     while len(level) > 1:

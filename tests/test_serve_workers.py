@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -59,6 +60,10 @@ def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(
             for w in workers
         ]
         assert sum(held) == 16 and min(held) > 0, held  # each worker listens itself: the kernel spreads them
+        guess = {"username": "auditor", "password": "guess"}  # sent at once over both workers: five are tried
+        with ThreadPoolExecutor(len(clients)) as pool:
+            codes = sorted(pool.map(lambda c: c.post("/api/v1/auth/token", data=guess).status_code, clients))
+        assert codes == [401] * 5 + [429] * (len(clients) - 5)
         for client in clients:
             client.close()
         workers[0].kill()  # a worker that dies is started again, and the port keeps answering meanwhile
@@ -75,8 +80,8 @@ def test_two_workers_share_the_port_the_settings_and_one_set_of_background_jobs(
     with session_factory(make_engine(settings.database_url))() as session:  # the jobs' last checkpoint has it all
         check = audit.verify(session, AuditMirror(settings.audit_dir))
     assert check.ok, check.findings
-    # The retention policy the first worker found, 20 filed, 20 viewed.
-    assert check.latest is not None and check.latest.size == check.entries == 41
+    # The retention policy the first worker found, 20 filed, 20 viewed, 5 wrong passwords.
+    assert check.latest is not None and check.latest.size == check.entries == 46
 
 
 def _listening_workers(process: subprocess.Popen[bytes], port: int, count: int) -> list[psutil.Process]:

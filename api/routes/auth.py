@@ -36,24 +36,28 @@ def sign_in(
     settings: SettingsDep,
 ) -> TokenPublic:
     client = request.client.host if request.client else "unknown"
-    refused = sign_in_limit.check(session, form.username, client, settings.login_attempts_per_minute, utcnow())
-    if refused is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed sign-ins for {form.username!r} from this address ({refused.failures} in the last"
-            f" minute): try again in {refused.retry_after_s} s",
-            headers={"Retry-After": str(refused.retry_after_s)},
-        )
-    user = accounts.authenticate(session, form.username, form.password)
+    turns: sign_in_limit.Turns = request.app.state.sign_in_turns
+    allowed = settings.login_attempts_per_minute
+    with turns.turn(form.username, client):  # checked, tried and counted before the next of this name and address
+        refused = sign_in_limit.check(session, form.username, client, allowed, utcnow())
+        if refused is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many failed sign-ins for {form.username!r} from this address (more than {allowed} a minute):"
+                f" try again in {refused.retry_after_s} s",
+                headers={"Retry-After": str(refused.retry_after_s)},
+            )
+        user = accounts.authenticate(session, form.username, form.password)
+        if user is None:
+            audit.record_now(  # what the limit counts, in every worker
+                session,
+                audit.Actor(form.username[:64], "unknown"),
+                audit.Action.SIGN_IN_FAILED,
+                sign_in_limit.subject(form.username),
+                outcome=audit.Outcome.REFUSED,
+                detail={"client": client},
+            )
     if user is None:
-        audit.record_now(  # what the limit counts, in every worker
-            session,
-            audit.Actor(form.username[:64], "unknown"),
-            audit.Action.SIGN_IN_FAILED,
-            sign_in_limit.subject(form.username),
-            outcome=audit.Outcome.REFUSED,
-            detail={"client": client},
-        )
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "wrong user name or password, or the account is disabled",

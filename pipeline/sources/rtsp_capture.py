@@ -60,8 +60,8 @@ class CaptureSettings:
     read_timeout_s: float
     send_packets: bool  # the stream is also the record stream: forward its encoded packets
     decode: bool = True  # False: a record-only (main) stream, demuxed but never decoded; ticks follow its packets
-    stall_timeout_s: float = 10.0  # an analysed stream that sends packets but no picture for this long (plus its
-    # longest keyframe interval, which the decode plan may skip) ends the session as stalled
+    stall_timeout_s: float = 10.0  # an analysed stream that sends packets but no picture for this long (plus what
+    # _Analysed adds: an analysis interval, the longest keyframe interval the plan may skip, ...) ends as stalled
 
 
 # Error kinds the parent turns into a channel status message.
@@ -254,12 +254,18 @@ class Heartbeat:
         self.flush()
 
     def _tick_between_packets(self) -> None:
-        while not self._stopped.wait(TICK_EVERY_S):
+        while not self._stopped.wait(self._until_due_s()):
             with self._lock:
                 try:
                     self._send_when_due()
                 except OSError:  # the parent has gone: the demux loop finds out on its next send
                     return
+
+    def _until_due_s(self) -> float:
+        """Until the next tick may go; a full interval once it is overdue (nothing waited: a packet that comes
+        now is sent by the demux loop at once)."""
+        due_in_s = self._sent_at + TICK_EVERY_S - self.clock()
+        return due_in_s if due_in_s > 0.01 else TICK_EVERY_S
 
     def _send_when_due(self) -> None:
         if self.clock() - self._sent_at >= TICK_EVERY_S:
