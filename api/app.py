@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import functools
 import logging
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse
@@ -96,6 +99,25 @@ async def _jobs(app: FastAPI) -> AsyncIterator[None]:
             worker.join(timeout=30)
 
 
+class ReadTurns:
+    """The ticket reads one worker runs at once (``read_concurrency``): a limiter of the event loop that serves.
+    A limiter belongs to one loop; a test client without its context runs each request in a loop of its own,
+    and gets a limiter of its own there."""
+
+    def __init__(self, turns: int) -> None:
+        self.turns = turns
+        # One entry while serving (one loop per worker); a finished loop's entry goes with it.
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def here(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        if (limiter := self._limiters.get(loop)) is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.turns)
+        return limiter
+
+
 def _record_prune(writer: AuditWriter, pruned: Pruned) -> None:
     try:
         writer.record(
@@ -124,6 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.audit_mirror = mirror
+    app.state.read_turns = ReadTurns(settings.read_concurrency)
     app.state.sign_in_turns = sign_in_limit.Turns(settings.audit_dir / ".sign-in.lock")
     app.state.store = ContentStore(settings.evidence_dir)
     # Its own connection: requests waiting for their entry hold theirs, and must not starve it.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -62,7 +62,15 @@ def _room_for_non_evidence(request: Request) -> None:
         raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, f"{disk.problem}; retry when space is freed")
 
 
+async def _read_turn(request: Request) -> AsyncIterator[None]:
+    """Waits for one of the worker's ``read_concurrency`` turns, held until the route has returned."""
+    async with request.app.state.read_turns.here():
+        yield
+
+
 SessionDep = Annotated[Session, Depends(_session)]
+# First in a route's parameters, so the user's lookup and the session wait for the turn as well.
+ReadTurn = Annotated[None, Depends(_read_turn, scope="function")]
 AuditWriterDep = Annotated[AuditWriter, Depends(_audit_writer)]
 RoomForNonEvidence = Annotated[None, Depends(_room_for_non_evidence)]
 TrustedKeysDep = Annotated[dict[str, Ed25519PublicKey], Depends(_trusted_keys)]

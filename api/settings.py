@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 MIN_SECRET = 32
 # Read from NONSITE_<NAME> (e.g. NONSITE_DISK_RESERVE_MB) by Settings.from_env.
-TUNABLE_FROM_ENV = ("fixity_interval_s", "disk_low_mb", "disk_reserve_mb", "quarantine_retention_days")
+TUNABLE_FROM_ENV = (
+    "fixity_interval_s",
+    "disk_low_mb",
+    "disk_reserve_mb",
+    "quarantine_retention_days",
+    "read_concurrency",
+)
 
 
 class Settings(BaseModel):
@@ -69,6 +75,14 @@ class Settings(BaseModel):
     )
     development: bool = Field(
         False, description="Development mode only: a missing jwt_secret is replaced by a random one per start."
+    )
+    read_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Ticket reads (list and detail) each worker runs at once; the others wait their turn. They are"
+        " Python work under one interpreter lock: run one after another they go faster than side by side"
+        " (NONSITE_READ_CONCURRENCY).",
     )
     token_ttl_s: int = Field(900, ge=60, le=86_400, description="How long an access token is valid.")
     login_attempts_per_minute: int = Field(

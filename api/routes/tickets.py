@@ -13,6 +13,7 @@ from api.deps import (
     AuditWriterDep,
     CaseReader,
     Decider,
+    ReadTurn,
     Reporter,
     SessionDep,
     SettingsDep,
@@ -65,6 +66,7 @@ def post_violation_event(
 
 @router.get("", response_model=TicketList)
 def list_tickets(
+    _turn: ReadTurn,
     session: SessionDep,
     settings: SettingsDep,
     user: CaseReader,
@@ -88,7 +90,9 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic, responses={404: {"description": "No such ticket"}})
-def get_ticket(ticket_id: TicketId, session: SessionDep, writer: AuditWriterDep, user: CaseReader) -> TicketPublic:
+def get_ticket(
+    _turn: ReadTurn, ticket_id: TicketId, session: SessionDep, writer: AuditWriterDep, user: CaseReader
+) -> TicketPublic:
     """The case, with its evidence and decisions (the view is recorded in the audit log)."""
     found = views.tickets_public(session, [ticket_id])
     if not found or not sees(user, found[0].camera):
