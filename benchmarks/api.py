@@ -256,6 +256,24 @@ class Server:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"nonsite serve did not start (exit {self.process.poll()})")
             time.sleep(0.3)
+        # Every worker listening, or the load generator's connections all go to the first one up.
+        while self._listening() < workers:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"only {self._listening()} of {workers} workers of nonsite serve listen")
+            time.sleep(0.3)
+
+    def _listening(self) -> int:
+        try:
+            tree = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0
+        count = 0
+        for p in tree:
+            try:
+                count += any(c.status == "LISTEN" and c.laddr.port == self.port for c in p.net_connections("tcp"))
+            except psutil.NoSuchProcess:
+                continue
+        return count
 
     @property
     def base(self) -> str:
