@@ -262,13 +262,16 @@ class Server:
                 raise SystemExit(f"only {self._listening()} of {workers} workers of nonsite serve listen")
             time.sleep(0.3)
 
-    def _listening(self) -> int:
+    def _tree(self) -> list[psutil.Process]:
+        """The server and its workers (none once it has gone)."""
         try:
-            tree = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+            return [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
+            return []
+
+    def _listening(self) -> int:
         count = 0
-        for p in tree:
+        for p in self._tree():
             try:
                 count += any(c.status == "LISTEN" and c.laddr.port == self.port for c in p.net_connections("tcp"))
             except psutil.NoSuchProcess:
@@ -280,12 +283,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float:
-        try:
-            tree = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
         total = 0.0
-        for p in tree:
+        for p in self._tree():
             try:
                 t = p.cpu_times()
             except psutil.NoSuchProcess:
