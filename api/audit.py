@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import AuditEntry, User, utcnow
-from evidence import checkpoints
+from evidence import checkpoints, merkle
 from evidence.audit_log import AuditMirror, Finding, compare, entry_leaf, signed_checkpoints
 from evidence.signing import SigningKeyError
 
@@ -181,6 +181,17 @@ def verify(session: Session, mirror: AuditMirror) -> AuditCheck:
 
 def case_entries(session: Session, ticket_id: int) -> list[AuditEntry]:
     return list(session.scalars(select(AuditEntry).where(AuditEntry.ticket_id == ticket_id).order_by(AuditEntry.seq)))
+
+
+def proven_case_entries(
+    session: Session, mirror: AuditMirror, ticket_id: int
+) -> tuple[checkpoints.Checkpoint, list[tuple[AuditEntry, list[bytes]]]]:
+    """A fresh signed checkpoint and every entry about the ticket with its inclusion proof in that tree (all
+    proven in one pass over it)."""
+    signed = checkpoint(session, mirror)
+    rows = [e for e in case_entries(session, ticket_id) if e.seq <= signed.size]
+    proofs = merkle.inclusion_proofs([e.seq - 1 for e in rows], mirror.leaves()[: signed.size])
+    return signed, [(e, proofs[e.seq - 1]) for e in rows]
 
 
 def checkpoint_or_warn(sessions: sessionmaker[Session], mirror: AuditMirror) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from api import audit
 from api.models import Ticket, User, utcnow
 from api.schemas import TicketPublic
-from evidence import bundle, merkle
+from evidence import bundle
 from evidence.audit_log import AuditMirror
 from evidence.store import ContentStore
 
@@ -36,10 +36,8 @@ def export_case(
     who = actor if isinstance(actor, audit.Actor) else audit.Actor.of(actor)
     audit.record(session, who, action, f"ticket/{ticket.id}", ticket_id=ticket.id)
     session.commit()
-    signed = audit.checkpoint(session, mirror)
-    rows = [e for e in audit.case_entries(session, ticket.id) if e.seq <= signed.size]
-    proofs = merkle.inclusion_proofs([e.seq - 1 for e in rows], mirror.leaves()[: signed.size])
-    entries = [(e.as_entry(), proofs[e.seq - 1]) for e in rows]
+    signed, proven = audit.proven_case_entries(session, mirror, ticket.id)
+    entries = [(e.as_entry(), proof) for e, proof in proven]
     summary = TicketPublic.model_validate(ticket).model_dump(mode="json", exclude={"artifacts", "events"})
     case = bundle.Case(
         ticket=summary,

@@ -34,7 +34,7 @@ from api.schemas import (
     CaseAudit,
     ProvenEntry,
 )
-from evidence import bundle, merkle
+from evidence import bundle
 from evidence.wire import MAX_SAFE_INT
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=AUTH_RESPONSES)
@@ -107,13 +107,11 @@ def verify(session: SessionDep, mirror: AuditMirrorDep, writer: AuditWriterDep, 
 def case_audit(ticket: TicketDep, session: SessionDep, mirror: AuditMirrorDep, _: AuditReader) -> CaseAudit:
     """The case's timeline: every entry about this ticket, each proven to be in the signed tree (a fresh
     checkpoint is signed first, so it covers them all)."""
-    signed = audit.checkpoint(session, mirror)
-    rows = [e for e in audit.case_entries(session, ticket.id) if e.seq <= signed.size]
-    proofs = merkle.inclusion_proofs([e.seq - 1 for e in rows], mirror.leaves()[: signed.size])
-    proven = [
-        ProvenEntry(entry=AuditEntryPublic(**e.as_entry()), proof=[p.hex() for p in proofs[e.seq - 1]]) for e in rows
+    signed, proven = audit.proven_case_entries(session, mirror, ticket.id)
+    entries = [
+        ProvenEntry(entry=AuditEntryPublic(**e.as_entry()), proof=[p.hex() for p in proof]) for e, proof in proven
     ]
-    return CaseAudit(checkpoint=json.loads(signed.document), entries=proven)
+    return CaseAudit(checkpoint=json.loads(signed.document), entries=entries)
 
 
 @router.get(
